@@ -1,0 +1,1 @@
+"""Theme files for the TUI (installed as ``workbench_themes``): one TOML file per theme."""

@@ -1,0 +1,473 @@
+"""The ``workbench`` command: the TUI with no arguments, a headless CLI otherwise.
+
+Exit codes: 0 success; 1 a run failed (its folder is kept, status ``failed``);
+2 bad input (unknown lab, malformed config, value out of range, unsafe
+archive...), always with one message and never a traceback; 130 interrupted.
+
+This module is the only importer of :mod:`workbench.tui`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from workbench import __version__
+from workbench.core.errors import WorkbenchError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    # Warnings reach the terminal; the run's own INFO log goes to its log.txt only.
+    stderr_handler = logging.StreamHandler()
+    stderr_handler.setLevel(logging.WARNING)
+    stderr_handler.setFormatter(_NoTracebackFormatter("%(levelname)s %(name)s: %(message)s"))
+    # A failed run's traceback belongs in its log.txt; the CLI prints one line about it.
+    stderr_handler.addFilter(lambda record: not record.name.startswith("workbench.core.runner"))
+    logging.getLogger().addHandler(stderr_handler)
+    try:
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            return _cmd_tui(args)
+        return int(handler(args))
+    except WorkbenchError as err:
+        _err(str(err))
+        from workbench.core.runner import RunFailedError
+
+        return EXIT_FAILED if isinstance(err, RunFailedError) else EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `workbench show ... | head`
+        return EXIT_OK
+
+
+class _NoTracebackFormatter(logging.Formatter):
+    """Warnings on the terminal are one line each: no tracebacks."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's API name
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.exc_text = ""
+        return super().format(record).rstrip()
+
+
+# --- parser ---------------------------------------------------------------------------------
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--project",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="project folder (default: the nearest workbench.toml upwards, else the default "
+        "project in your user data folder)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="A terminal lab bench for neural-network interpretability research. "
+        "With no command, opens the workbench TUI.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("--theme", metavar="NAME", help="TUI theme (dark, light, high-contrast...)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser("init", parents=[common], help="make a folder a workbench project")
+    p.add_argument("dir", nargs="?", default=".", help="folder (default: the current one)")
+    p.add_argument("--name", help="project name (default: the folder name)")
+    p.add_argument("--description", default="", help="one line about the project")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.set_defaults(handler=_cmd_init)
+
+    p = sub.add_parser("labs", parents=[common], help="list the labs, or describe one")
+    p.add_argument("lab", nargs="?", help="a lab name: show its steps and config keys")
+    p.set_defaults(handler=_cmd_labs)
+
+    p = sub.add_parser(
+        "config", parents=[common], help="print a lab's resolved config as TOML (a starting file)"
+    )
+    _add_config_args(p)
+    p.set_defaults(handler=_cmd_config)
+
+    p = sub.add_parser("run", parents=[common], help="run a lab headless into a new run folder")
+    _add_config_args(p)
+    p.add_argument("--device", default=None, help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser("runs", parents=[common], help="list the project's runs")
+    p.add_argument("--lab", help="only runs of this lab")
+    p.add_argument("--status", choices=("running", "completed", "failed", "interrupted"))
+    p.set_defaults(handler=_cmd_runs)
+
+    p = sub.add_parser("show", parents=[common], help="show a run: config, results, arrays")
+    p.add_argument("run", help="run id, unique prefix, or 'latest'")
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.set_defaults(handler=_cmd_show)
+
+    p = sub.add_parser("rerun", parents=[common], help="run again from a run's [config]")
+    p.add_argument("run", help="run id, unique prefix, or 'latest'")
+    p.add_argument("--device", default=None, help="default: the device the run used")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(handler=_cmd_rerun)
+
+    p = sub.add_parser("export", parents=[common], help="write a run as a shareable .tar.gz")
+    p.add_argument("run", help="run id, unique prefix, or 'latest'")
+    p.add_argument("-o", "--output", metavar="FILE", help="archive path (default: <run-id>.tar.gz)")
+    p.set_defaults(handler=_cmd_export)
+
+    p = sub.add_parser("import", parents=[common], help="import an exported run archive")
+    p.add_argument("file", help="a .tar.gz made by `workbench export`")
+    p.set_defaults(handler=_cmd_import)
+    return parser
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("lab", help="lab name (see `workbench labs`)")
+    p.add_argument("--config", metavar="FILE", help="TOML file of config values")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config value; VALUE is TOML, e.g. --set 'widths=[16,16]'",
+    )
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _project(args: argparse.Namespace) -> Any:
+    from workbench.core.runs import open_project
+
+    return open_project(getattr(args, "project", None))
+
+
+def _cmd_tui(args: argparse.Namespace) -> int:
+    project = _project(args)
+    try:
+        from workbench.tui.app import run_app
+    except ImportError:  # pragma: no cover - only while the TUI is being built
+        _err("the TUI is not available in this build; try `workbench --help`")
+        return EXIT_USAGE
+    run_app(project, theme=args.theme)
+    return EXIT_OK
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from workbench.core.runs import init_project
+
+    project = init_project(
+        args.dir, name=args.name, description=args.description, device=args.device
+    )
+    _console().print(f"project [bold]{project.name}[/] at {project.path}")
+    return EXIT_OK
+
+
+def _cmd_labs(args: argparse.Namespace) -> int:
+    from rich.markdown import Markdown
+    from rich.table import Table
+
+    from workbench.core.registry import available_labs, load_lab
+
+    console = _console()
+    if args.lab:
+        lab = load_lab(args.lab)
+        console.print(f"[bold]{lab.name}[/]: {lab.title}\n")
+        console.print(Markdown(lab.description))
+        steps = Table("#", "step", "produces", title="Steps", title_justify="left")
+        for i, step in enumerate(lab.steps, start=1):
+            steps.add_row(str(i), step.title, ", ".join(step.produces))
+        console.print(steps)
+        console.print(_config_table(lab.config_cls))
+        return EXIT_OK
+    table = Table("lab", "title", "steps", title="Labs", title_justify="left")
+    for name, entry in available_labs().items():
+        try:
+            lab = entry.load()
+        except Exception as err:  # a broken third-party lab must not hide the others
+            table.add_row(name, f"[red]cannot load: {err}[/]", "")
+            continue
+        table.add_row(name, lab.title, str(len(lab.steps)))
+    console.print(table)
+    return EXIT_OK
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    import tomli_w
+
+    from workbench.core.config import config_to_dict
+
+    lab, config = _resolve_config(args)
+    sys.stdout.write(f"# config for lab {lab.name}\n")
+    sys.stdout.write(tomli_w.dumps(config_to_dict(config)))
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from workbench.core.runner import run_lab
+
+    from workbench.core.device import resolve_device
+
+    lab, config = _resolve_config(args)
+    project = _project(args)
+    device = args.device or project.device
+    resolve_device(device)  # fail before drawing a progress bar
+    with _progress(args.quiet) as (on_event, cancel):
+        run = run_lab(lab, config, project, device=device, on_event=on_event, cancel=cancel)
+    return _report_run(run, args.quiet)
+
+
+def _cmd_rerun(args: argparse.Namespace) -> int:
+    from workbench.core.runner import rerun
+
+    project = _project(args)
+    original = project.run(args.run)
+    with _progress(args.quiet) as (on_event, cancel):
+        run = rerun(project, original, device=args.device, on_event=on_event, cancel=cancel)
+    return _report_run(run, args.quiet)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
+    from workbench.core.errors import RunFolderError
+
+    project = _project(args)
+    from rich import box
+
+    table = Table(
+        title=f"Runs of {project.name} ({project.path})", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    for name in ("id", "status", "seeds", "created"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("lab", overflow="fold")
+    table.add_column("headline", overflow="fold", min_width=16)
+    for run in project.runs():
+        try:
+            info = run.info
+            status = run.status
+        except RunFolderError as err:
+            table.add_row(run.id, "[red]unreadable[/]", "", "", "?", Text(str(err)))
+            continue
+        if (args.lab and info.get("lab") != args.lab) or (args.status and status != args.status):
+            continue
+        table.add_row(
+            run.id,
+            _status_markup(status),
+            _seeds_text(info.get("seeds")),
+            _short_time(info.get("created")),
+            str(info.get("lab", "?")),
+            _headline(run),
+        )
+    _console().print(table)
+    return EXIT_OK
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from workbench.show import show_run
+
+    project = _project(args)
+    show_run(_console(), project.run(args.run), plots=not args.no_plots)
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from workbench.core.archive import export_run
+
+    project = _project(args)
+    out = export_run(project.run(args.run), Path(args.output) if args.output else None)
+    _console().print(f"exported to {out}")
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from workbench.core.archive import import_run
+
+    project = _project(args)
+    run = import_run(project, Path(args.file))
+    _console().print(f"imported run [bold]{run.id}[/] into {project.name}\nfolder: {run.path}")
+    return EXIT_OK
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _resolve_config(args: argparse.Namespace) -> tuple[Any, Any]:
+    from workbench.core.config import load_config_file, parse_override
+    from workbench.core.registry import load_lab
+
+    lab = load_lab(args.lab)
+    values: dict[str, Any] = {}
+    source = "defaults"
+    if args.config:
+        values.update(load_config_file(args.config))
+        source = str(args.config)
+    config = lab.make_config(values, source=source)  # file errors name the file
+    if args.set:
+        overrides = dict(parse_override(item) for item in args.set)
+        config = lab.make_config({**values, **overrides}, source="--set")
+    return lab, config
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[tuple[Any, threading.Event]]:
+    """A progress bar fed by run events, and SIGINT/SIGTERM turned into a clean cancel."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from workbench.core.lab import ProgressEvent, RunEvent, StepFinished, StepStarted
+
+    cancel = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():  # second signal: stop now
+            raise KeyboardInterrupt
+        cancel.set()
+        if not quiet:
+            _err("cancelling: the run stops at its next progress report (again to force)")
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=_console(stderr=True),
+        disable=quiet,
+        transient=False,
+    )
+    task = progress.add_task("starting", total=None, info="")
+
+    def on_event(event: RunEvent) -> None:
+        if isinstance(event, StepStarted):
+            progress.update(
+                task,
+                description=f"[{event.index + 1}/{event.n_steps}] {event.title}",
+                completed=0,
+                total=None,
+                info="",
+            )
+        elif isinstance(event, ProgressEvent):
+            progress.update(
+                task, completed=event.done, total=event.total, info=_info_text(event.info)
+            )
+        elif isinstance(event, StepFinished):
+            progress.update(task, completed=progress.tasks[0].total or 1, total=progress.tasks[0].total or 1)
+
+    try:
+        with progress:
+            yield on_event, cancel
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _info_text(info: Any) -> str:
+    parts = []
+    for key, value in dict(info).items():
+        if isinstance(value, float):
+            parts.append(f"{key}={value:.4g}")
+        elif isinstance(value, (int, str)):
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _report_run(run: Any, quiet: bool) -> int:
+    status = run.status
+    if not quiet:
+        console = _console()
+        started = run.info.get("created")
+        finished = run.info.get("finished")
+        took = f" in {(finished - started).total_seconds():.0f} s" if started and finished else ""
+        console.print(f"run [bold]{run.id}[/] {_status_markup(status)}{took}")
+        console.print(f"folder: {run.path}")
+        if status == "completed":
+            console.print(f"next: workbench show {run.id}")
+    return EXIT_INTERRUPTED if status == "interrupted" else EXIT_OK
+
+
+def _headline(run: Any) -> str:
+    """The run's headline result: the lab's chosen key, else the first result."""
+    results = run.results
+    if not results:
+        return ""
+    key = None
+    with contextlib.suppress(Exception):
+        from workbench.core.registry import load_lab
+
+        key = load_lab(run.lab).headline
+    if key not in results:
+        key = next(iter(results))
+    value = results[key]
+    return f"{key} = {value:.4g}" if isinstance(value, float) else f"{key} = {value}"
+
+
+def _short_time(value: Any) -> str:
+    """``11-21 05:12`` (UTC) for a TOML datetime; text as it is otherwise."""
+    return value.strftime("%m-%d %H:%M") if hasattr(value, "strftime") else str(value or "")
+
+
+def _seeds_text(seeds: Any) -> str:
+    if isinstance(seeds, dict):
+        return str(seeds.get("count", ""))
+    return "" if seeds is None else str(seeds)
+
+
+def _status_markup(status: str) -> str:
+    colour = {"completed": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}
+    return f"[{colour.get(status, 'white')}]{status}[/]"
+
+
+def _config_table(config_cls: type) -> Any:
+    from rich.table import Table
+
+    from workbench.core.config import config_fields
+
+    table = Table("key", "default", "unit", "allowed", "help", title="Config", title_justify="left")
+    for spec in config_fields(config_cls):
+        table.add_row(spec.name, repr(spec.default), spec.unit, spec.allowed, spec.help)
+    return table
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _err(message: str) -> None:
+    from rich.text import Text
+
+    # Text, not markup: messages quote user values such as [16, 16] verbatim.
+    _console(stderr=True).print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)

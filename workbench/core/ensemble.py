@@ -1,0 +1,473 @@
+"""Seed ensembles: N seeds of an MLP trained as one batched model.
+
+All seeds of an ensemble share an architecture and live in one stacked parameter
+buffer (:class:`~workbench.core.models.mlp.EnsembleMLP`). One training step is one
+batched forward pass, one exact batched backward pass and one batched optimiser
+update, whatever the number of seeds; there is no Python loop over seeds.
+
+Each seed is still its own experiment:
+
+* its initial weights come from its own ``torch.Generator`` seeded with its seed
+  alone, so seed k of a 200-seed run equals seed k trained alone;
+* it has its own loss, and it is frozen (parameters and optimiser state stop
+  changing) once that loss is below ``loss_threshold``;
+* a seed whose loss becomes NaN or infinite is flagged as diverged and frozen,
+  while the others carry on.
+
+Minibatch order comes from one data generator seeded with ``data_seed`` and shared
+by all seeds, so batches do not depend on which seeds are trained together.
+
+Progress goes to a plain callback as a :class:`TrainProgress` every ``log_every``
+steps and at the end; the callback may raise to cancel training.
+
+Typical use::
+
+    model = init_ensemble(config, seeds=range(200), d_in=5, d_out=1)
+    result = train_ensemble(model, x, y, config, callback=print_progress)
+    acts = layer_activations(model, x)   # per layer: pre, post (seed, batch, d_out)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from workbench.core.errors import ConfigError
+from workbench.core.models.mlp import (
+    ACTIVATIONS,
+    EnsembleMLP,
+    LayerActivations,
+    backward,
+    forward_with_cache,
+    init_mlp,
+    layer_activations,
+)
+from workbench.core.optim import OPTIMIZERS, make_optimizer
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "EnsembleMLP",
+    "LayerActivations",
+    "ProgressCallback",
+    "TrainConfig",
+    "TrainProgress",
+    "TrainResult",
+    "ensemble_from_state_dict",
+    "init_ensemble",
+    "layer_activations",
+    "load_checkpoint",
+    "per_seed_loss",
+    "save_checkpoint",
+    "train_ensemble",
+]
+
+log = logging.getLogger(__name__)
+
+LOSSES = ("mse", "bce-with-logits")
+"""Per-seed losses, each a mean over batch and output units."""
+
+CHECKPOINT_FORMAT = "workbench.ensemble-mlp/1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to build and train a seed ensemble.
+
+    Attributes:
+        widths: Hidden-layer widths (input and output widths come from the data).
+        activation: Hidden nonlinearity, one of ``relu``, ``tanh``, ``gelu``.
+        optimizer: ``adam`` or ``sgd``.
+        lr: Learning rate (> 0).
+        steps: Optimiser steps (>= 0).
+        batch_size: Examples per step; ``None`` (or >= the data size) is full batch.
+        loss: ``mse`` or ``bce-with-logits``.
+        loss_threshold: A seed whose loss falls below this is "trained" and frozen;
+            0 trains every seed for all steps (no loss is below 0).
+        log_every: Report progress every this many steps (>= 1), and at the end.
+        data_seed: Seeds the minibatch order shared by all seeds.
+        momentum: SGD momentum in [0, 1).
+        betas: Adam (β₁, β₂).
+        eps: Adam ε.
+    """
+
+    widths: tuple[int, ...] = (16, 16, 16)
+    activation: str = "relu"
+    optimizer: str = "adam"
+    lr: float = 1e-2
+    steps: int = 1000
+    batch_size: int | None = None
+    loss: str = "mse"
+    loss_threshold: float = 0.0
+    log_every: int = 50
+    data_seed: int = 0
+    momentum: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+    def __post_init__(self) -> None:
+        if not self.widths or any(int(w) < 1 for w in self.widths):
+            raise ConfigError("widths", list(self.widths), "a non-empty list of integers >= 1")
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("loss", self.loss, LOSSES)
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError("lr", self.lr, "a finite number > 0")
+        if self.steps < 0:
+            raise ConfigError("steps", self.steps, "an integer >= 0")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError("batch_size", self.batch_size, "an integer >= 1, or none for full batch")
+        if not self.loss_threshold >= 0:
+            raise ConfigError("loss_threshold", self.loss_threshold, "a number >= 0")
+        if self.log_every < 1:
+            raise ConfigError("log_every", self.log_every, "an integer >= 1")
+        if self.data_seed < 0:
+            raise ConfigError("data_seed", self.data_seed, "an integer >= 0")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError("momentum", self.momentum, "a number in [0, 1)")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError("betas", list(self.betas), "two numbers, each in [0, 1)")
+        if not self.eps > 0:
+            raise ConfigError("eps", self.eps, "a number > 0")
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """A snapshot of training, sent to the progress callback.
+
+    Attributes:
+        step: Optimiser steps done so far.
+        total_steps: Steps the run was asked for (training may stop earlier once
+            every seed is frozen).
+        loss: ``(seed,)`` each seed's loss at ``step`` (on the current minibatch;
+            on the full data in full-batch mode and in the final report).
+        converged: ``(seed,)`` bool, loss fell below ``loss_threshold``.
+        diverged: ``(seed,)`` bool, loss became NaN or infinite.
+        steps_per_second: Batched steps per second since the previous report (each
+            step advances every active seed).
+    """
+
+    step: int
+    total_steps: int
+    loss: np.ndarray
+    converged: np.ndarray
+    diverged: np.ndarray
+    steps_per_second: float
+
+    @property
+    def done(self) -> bool:
+        """True for the final report."""
+        return self.step >= self.total_steps or not bool(
+            np.any(~(self.converged | self.diverged))
+        )
+
+
+ProgressCallback = Callable[[TrainProgress], None]
+"""Receives every progress report; raise from it to cancel training."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished training run tells about each seed.
+
+    Attributes:
+        final_loss: ``(seed,)`` loss on the full data after training.
+        converged: ``(seed,)`` bool, final loss below ``loss_threshold``.
+        diverged: ``(seed,)`` bool, loss became NaN or infinite at some step.
+        steps_trained: ``(seed,)`` optimiser updates each seed received.
+        loss_history: ``(n_reports, seed)`` loss at each progress report.
+        history_steps: ``(n_reports,)`` the step of each report.
+        steps_run: Batched steps executed (< ``steps`` if all seeds froze early).
+        seconds: Wall time of the training loop.
+    """
+
+    final_loss: np.ndarray
+    converged: np.ndarray
+    diverged: np.ndarray
+    steps_trained: np.ndarray
+    loss_history: np.ndarray
+    history_steps: np.ndarray
+    steps_run: int
+    seconds: float
+
+
+def init_ensemble(
+    config: TrainConfig,
+    seeds: Iterable[int],
+    d_in: int,
+    d_out: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> EnsembleMLP:
+    """Initialise one MLP of widths ``(d_in, *config.widths, d_out)`` per seed.
+
+    See :func:`workbench.core.models.mlp.init_mlp` for the per-seed initialisation.
+    """
+    sizes = (int(d_in), *(int(w) for w in config.widths), int(d_out))
+    return init_mlp(sizes, list(seeds), config.activation, device=device, dtype=dtype)
+
+
+def per_seed_loss(output: Tensor, target: Tensor, loss: str) -> tuple[Tensor, Tensor]:
+    """Each seed's loss and its gradient with respect to the output.
+
+    With ŷ the output, y the target and n = batch·d_out entries per seed:
+
+    * ``mse``: L = (1/n) Σ (ŷ - y)²,  ∂L/∂ŷ = 2(ŷ - y)/n;
+    * ``bce-with-logits`` (ŷ are logits, y ∈ [0, 1]):
+      L = (1/n) Σ [softplus(ŷ) - y ŷ],  ∂L/∂ŷ = (σ(ŷ) - y)/n.
+
+    Args:
+        output: ``(seed, batch, d_out)``.
+        target: ``(batch, d_out)`` or ``(seed, batch, d_out)``.
+        loss: One of :data:`LOSSES`.
+
+    Returns:
+        ``loss: (seed,)`` and ``grad: (seed, batch, d_out)``.
+    """
+    n = output.shape[1] * output.shape[2]
+    if loss == "mse":
+        diff = output - target
+        return diff.square().mean(dim=(1, 2)), diff.mul_(2.0 / n)
+    if loss == "bce-with-logits":
+        target = target.expand_as(output)
+        value = torch.nn.functional.binary_cross_entropy_with_logits(
+            output, target, reduction="none"
+        ).mean(dim=(1, 2))
+        return value, (torch.sigmoid(output) - target).div_(n)
+    raise ValueError(f"loss {loss!r} is unknown; use one of {LOSSES}")
+
+
+def train_ensemble(
+    model: EnsembleMLP,
+    x: Tensor,
+    y: Tensor,
+    config: TrainConfig,
+    *,
+    callback: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train every seed of ``model`` in place, as one batched model.
+
+    At each step k = 0, 1, ..., every seed's loss L_k is computed on the step's
+    batch; a seed with L_k < ``loss_threshold`` is marked converged and one with a
+    non-finite L_k diverged, and both are frozen before the update, so a converged
+    seed keeps exactly the parameters that met the threshold. The remaining seeds
+    take one optimiser step. Nothing is copied to the host between reports, so on
+    CUDA the loop runs without synchronising.
+
+    Args:
+        model: The ensemble; its parameters are updated in place.
+        x: Inputs ``(n, d_in)`` shared by all seeds, or ``(seed, n, d_in)``.
+        y: Targets ``(n, d_out)`` or ``(seed, n, d_out)``.
+        config: Optimiser, steps, loss, threshold, batch size and reporting.
+        callback: Called with a :class:`TrainProgress` every ``config.log_every``
+            steps and once at the end. An exception raised in it stops training
+            and propagates (the model keeps the parameters reached so far).
+
+    Returns:
+        Per-seed final loss, flags, steps trained and the reported loss history.
+
+    Raises:
+        ValueError: If ``x`` or ``y`` do not fit the model.
+    """
+    x, y = _check_data(model, x, y)
+    n_examples = x.shape[-2]
+    n_seeds = model.n_seeds
+    device = model.device
+    optimizer = make_optimizer(
+        config.optimizer,
+        model.params,
+        config.lr,
+        momentum=config.momentum,
+        betas=config.betas,
+        eps=config.eps,
+    )
+    converged = torch.zeros(n_seeds, dtype=torch.bool, device=device)
+    diverged = torch.zeros(n_seeds, dtype=torch.bool, device=device)
+    steps_trained = torch.zeros(n_seeds, dtype=torch.long, device=device)
+    batches = _batch_indices(n_examples, config.batch_size, config.data_seed, device)
+    history: list[np.ndarray] = []
+    history_steps: list[int] = []
+    start = last_time = time.perf_counter()
+    last_step = 0
+    step = 0
+
+    def report(step: int, loss: Tensor) -> None:
+        nonlocal last_time, last_step
+        now = time.perf_counter()
+        rate = (step - last_step) / (now - last_time) if step > last_step else 0.0
+        last_time, last_step = now, step
+        # The one host sync: loss and flags come back together.
+        progress = TrainProgress(
+            step=step,
+            total_steps=config.steps,
+            loss=loss.detach().to("cpu", torch.float64).numpy(),
+            converged=converged.cpu().numpy(),
+            diverged=diverged.cpu().numpy(),
+            steps_per_second=rate,
+        )
+        history.append(progress.loss)
+        history_steps.append(step)
+        if callback is not None:
+            callback(progress)
+
+    with torch.no_grad():
+        for step in range(config.steps):
+            index = next(batches)
+            xb = x if index is None else x.index_select(-2, index)
+            yb = y if index is None else y.index_select(-2, index)
+            cache = forward_with_cache(model, xb)
+            loss, grad_output = per_seed_loss(cache.output, yb, config.loss)
+            active = _update_flags(loss, converged, diverged, config.loss_threshold)
+            grad = backward(model, cache, grad_output)
+            optimizer.step(grad, active)
+            steps_trained.add_(active)
+            if step > 0 and step % config.log_every == 0:
+                report(step, loss)
+                if not bool(active.any()):
+                    log.info("all %d seeds frozen at step %d; stopping early", n_seeds, step)
+                    break
+        else:
+            step = config.steps
+        # Final evaluation on the full data, after the last update.
+        loss, _ = per_seed_loss(forward_with_cache(model, x).output, y, config.loss)
+        _update_flags(loss, converged, diverged, config.loss_threshold)
+        seconds = time.perf_counter() - start
+        report(step, loss)
+
+    return TrainResult(
+        final_loss=history[-1],
+        converged=converged.cpu().numpy(),
+        diverged=diverged.cpu().numpy(),
+        steps_trained=steps_trained.cpu().numpy(),
+        loss_history=np.stack(history),
+        history_steps=np.asarray(history_steps, dtype=np.int64),
+        steps_run=step,
+        seconds=seconds,
+    )
+
+
+def save_checkpoint(model: EnsembleMLP, path: str | Path) -> None:
+    """Write all seeds to one safetensors file.
+
+    Keys are ``layers.{i}.weight: (seed, d_out, d_in)`` and ``layers.{i}.bias:
+    (seed, d_out)``; the metadata records the activation and the seeds.
+    """
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "activation": model.activation,
+        "seeds": json.dumps(list(model.seeds)),
+    }
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> EnsembleMLP:
+    """Read an ensemble written by :func:`save_checkpoint`.
+
+    Raises:
+        ValueError: If the file lacks the ensemble metadata or layer keys.
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as fh:
+        metadata = fh.metadata() or {}
+        tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (not a dict)
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} is not an ensemble checkpoint (format {metadata.get('format')!r}, "
+            f"expected {CHECKPOINT_FORMAT!r}); use ensemble_from_state_dict for bare tensors"
+        )
+    seeds = [int(s) for s in json.loads(metadata["seeds"])]
+    return ensemble_from_state_dict(tensors, metadata["activation"], seeds).to(device)
+
+
+def ensemble_from_state_dict(
+    tensors: Mapping[str, Tensor],
+    activation: str,
+    seeds: Iterable[int] | None = None,
+) -> EnsembleMLP:
+    """Rebuild an ensemble from ``layers.{i}.weight`` / ``layers.{i}.bias`` tensors.
+
+    Raises:
+        ValueError: If a layer's weight or bias is missing or the shapes do not chain.
+    """
+    n_layers = sum(1 for key in tensors if key.startswith("layers.") and key.endswith(".weight"))
+    missing = [
+        key
+        for i in range(n_layers)
+        for key in (f"layers.{i}.weight", f"layers.{i}.bias")
+        if key not in tensors
+    ]
+    if n_layers == 0 or missing:
+        raise ValueError(
+            f"expected keys layers.0.weight, layers.0.bias, ...; missing {missing or 'all'}"
+        )
+    weights = [tensors[f"layers.{i}.weight"] for i in range(n_layers)]
+    biases = [tensors[f"layers.{i}.bias"] for i in range(n_layers)]
+    return EnsembleMLP.from_layers(
+        weights, biases, activation, None if seeds is None else list(seeds)
+    )
+
+
+def _update_flags(loss: Tensor, converged: Tensor, diverged: Tensor, threshold: float) -> Tensor:
+    """Mark new divergences and convergences in place; return the still-active mask.
+
+    All on the device: no host sync. Flags are sticky; a seed never un-freezes.
+    """
+    diverged.logical_or_(~torch.isfinite(loss))
+    converged.logical_or_((loss < threshold) & ~diverged)
+    return ~(converged | diverged)
+
+
+def _batch_indices(
+    n: int, batch_size: int | None, data_seed: int, device: torch.device
+) -> Iterator[Tensor | None]:
+    """Endless minibatch indices: a fresh permutation per epoch from one generator.
+
+    Yields ``None`` forever for full-batch training. The last batch of an epoch may
+    be smaller. All seeds see the same batches, whatever seeds are trained together.
+    """
+    if batch_size is None or batch_size >= n:
+        while True:
+            yield None
+    gen = torch.Generator(device="cpu").manual_seed(data_seed)
+    while True:
+        perm = torch.randperm(n, generator=gen).to(device)
+        for start in range(0, n, batch_size):
+            yield perm[start : start + batch_size]
+
+
+def _check_data(model: EnsembleMLP, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Move data to the model, and check ``(n, d)`` or ``(seed, n, d)`` shapes."""
+    d_in, d_out = model.sizes[0], model.sizes[-1]
+    for name, t, d in (("x", x, d_in), ("y", y, d_out)):
+        ok = (t.ndim == 2 and t.shape[1] == d) or (
+            t.ndim == 3 and t.shape[0] == model.n_seeds and t.shape[2] == d
+        )
+        if not ok:
+            raise ValueError(
+                f"{name} must be (n, {d}) or ({model.n_seeds}, n, {d}), got {tuple(t.shape)}"
+            )
+    if x.shape[-2] != y.shape[-2] or x.shape[-2] == 0:
+        raise ValueError(
+            f"x and y must hold the same non-zero number of examples, "
+            f"got {x.shape[-2]} and {y.shape[-2]}"
+        )
+    return x.to(model.device, model.dtype), y.to(model.device, model.dtype)
+
+
+def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(key, value, "one of " + ", ".join(allowed))

@@ -1,0 +1,344 @@
+"""The lab contract: what a lab declares and what its steps may do.
+
+A lab is a small, rigorous experiment. It declares
+
+* a name, a title and a paragraph of description;
+* a typed config: a frozen dataclass whose fields use :func:`workbench.core.config.option`;
+* an ordered tuple of :class:`Step` s, each with a title, a Markdown explanation,
+  the function that runs it, what it produces and how to view it.
+
+A lab module exposes ``LAB = Lab(...)`` and registers it under the entry-point
+group ``workbench.labs``; the built-in labs do exactly the same.
+
+Steps never print and never touch the UI. They talk to the world through the
+:class:`RunContext` they are given: they save arrays, append metrics, set
+headline results and report progress. The run folder is the source of truth; the
+CLI's progress bar and the TUI's live panels are both readers of it.
+
+A minimal lab::
+
+    @dataclass(frozen=True)
+    class Config:
+        seeds: int = option(20, help="networks in the ensemble", ge=1)
+
+    def train(ctx: RunContext) -> None:
+        for i in range(100):
+            ctx.progress(i + 1, 100)
+        ctx.set_result("loss/final", 0.01)
+
+    LAB = Lab(
+        name="demo", title="Demo", description="...", config_cls=Config,
+        steps=(Step("train", "Train", "Trains the nets.", train, produces=("loss/final",)),),
+    )
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from workbench.core.config import build_config, config_fields
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from workbench.core.runs import RunWriter
+
+__all__ = [
+    "Cancelled",
+    "Lab",
+    "MetricsLogged",
+    "ProgressEvent",
+    "RunContext",
+    "RunEvent",
+    "Step",
+    "StepFinished",
+    "StepStarted",
+    "View",
+]
+
+ConfigT = TypeVar("ConfigT")
+
+ViewKind = Literal["heatmap", "spectrum", "curve", "table", "text"]
+
+
+@dataclass(frozen=True)
+class View:
+    """How one output of a step is shown, in ``workbench show`` and the TUI.
+
+    Attributes:
+        kind: ``heatmap`` (a 2-D array), ``spectrum`` (descending eigenvalues on
+            log-log axes), ``curve`` (a 1-D array, or 2-D with one curve per row),
+            ``table`` (the ``[results]`` keys under a prefix) or ``text`` (a
+            Markdown file the step wrote with :meth:`RunContext.write_text`).
+        title: Caption shown above the view.
+        source: Array name for heatmap/spectrum/curve (glob patterns such as
+            ``"*/ir_seed_seed/layer1"`` are allowed), a results-key prefix for a
+            table, or a text name for text.
+        x_label: Label of the x axis (columns of a heatmap).
+        y_label: Label of the y axis (rows of a heatmap).
+    """
+
+    kind: ViewKind
+    title: str
+    source: str
+    x_label: str = ""
+    y_label: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a lab.
+
+    Attributes:
+        key: Short stable identifier (``"train"``), used in run.toml and metrics.
+        title: Human title (``"Train the ensembles"``).
+        explanation: Markdown shown in the lab stepper before and after running.
+        run: The function that does the work, given the run's context.
+        produces: What the step writes (array names, results prefixes), in words
+            a user can find in the run folder.
+        views: How to look at what it produced.
+    """
+
+    key: str
+    title: str
+    explanation: str
+    run: Callable[[RunContext], None]
+    produces: tuple[str, ...] = ()
+    views: tuple[View, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lab(Generic[ConfigT]):
+    """A lab: a named, configurable, ordered sequence of steps.
+
+    Attributes:
+        name: Registry name, lowercase with dashes (``"toy-tasks"``).
+        title: One-line title.
+        description: A paragraph of description (Markdown).
+        config_cls: Frozen dataclass of the lab's config.
+        steps: The steps, run in order.
+        live_metrics: Metric keys (besides ``loss``) that the live panel plots while
+            training, e.g. ``("live/ir_last_hidden",)``.
+        headline: The ``[results]`` key shown in the runs table, if any.
+
+    A lab that wants a conclusion in plain words writes ``summary.md`` with
+    :meth:`RunContext.write_text`; ``workbench show`` and the TUI display it.
+    """
+
+    name: str
+    title: str
+    description: str
+    config_cls: type[ConfigT]
+    steps: tuple[Step, ...]
+    live_metrics: tuple[str, ...] = ()
+    headline: str | None = None
+
+    def __post_init__(self) -> None:
+        keys = [s.key for s in self.steps]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"lab {self.name!r} has duplicate step keys: {keys}")
+
+    def make_config(
+        self, values: Mapping[str, Any] | None = None, *, source: str | None = None
+    ) -> ConfigT:
+        """Validate values (missing keys take defaults) into this lab's config."""
+        return build_config(self.config_cls, values, source=source)
+
+    def step(self, key: str) -> Step:
+        """Return the step with the given key."""
+        for s in self.steps:
+            if s.key == key:
+                return s
+        raise KeyError(
+            f"lab {self.name!r} has no step {key!r}; steps: {[s.key for s in self.steps]}"
+        )
+
+    def fields_help(self) -> str:
+        """Plain-text table of config keys, for ``--help`` and error messages."""
+        lines = []
+        for spec in config_fields(self.config_cls):
+            unit = f" [{spec.unit}]" if spec.unit else ""
+            lines.append(
+                f"  {spec.name} = {spec.default!r}{unit}\n      {spec.help}; {spec.allowed}"
+            )
+        return "\n".join(lines)
+
+
+def seeds_of(config: Any) -> tuple[int, int]:
+    """The seeds a config trains, as ``(first, count)``.
+
+    Convention: a config with an integer ``seeds`` field trains seeds
+    ``seed, seed + 1, ..., seed + seeds - 1`` where ``seed`` (default 0) is the
+    first seed. Labs without ensembles train a single seed ``seed``.
+    """
+    first = int(getattr(config, "seed", 0))
+    count = getattr(config, "seeds", 1)
+    return first, int(count) if isinstance(count, int) else 1
+
+
+# --- events: what a running lab reports, for progress bars and logs --------------------------
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    """A step began."""
+
+    index: int
+    key: str
+    title: str
+    n_steps: int
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    """A step ended successfully."""
+
+    index: int
+    key: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress within the current step: ``done`` of ``total`` units."""
+
+    step_key: str
+    done: float
+    total: float
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricsLogged:
+    """Metric records appended to the run's metrics file."""
+
+    records: Sequence[Mapping[str, Any]]
+
+
+RunEvent = StepStarted | StepFinished | ProgressEvent | MetricsLogged
+
+
+class Cancelled(Exception):
+    """Raised inside a step when the user cancelled the run."""
+
+
+class RunContext:
+    """What a step may use: the config, the device, and the run folder's writer.
+
+    Attributes:
+        config: The run's validated config.
+        device: The torch device to compute on.
+        run: The run folder writer (arrays, metrics, results, checkpoints).
+        state: In-memory hand-off between steps of the same run (e.g. the trained
+            models from the training step for the analysis steps).
+        logger: A logger whose records also go to the run's ``log.txt``.
+    """
+
+    #: Progress is written to the run folder at most this often (seconds), so a
+    #: tight training loop can call :meth:`progress` every step for free.
+    progress_interval: float = 0.25
+
+    def __init__(
+        self,
+        *,
+        config: Any,
+        device: torch.device,
+        run: RunWriter,
+        on_event: Callable[[RunEvent], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self.run = run
+        self.state: dict[str, Any] = {}
+        self.logger = logging.getLogger(f"workbench.run.{run.id}")
+        self._on_event = on_event
+        self._cancel = cancel or threading.Event()
+        self._step_key = ""
+        self._last_progress = 0.0
+
+    # -- used by the runner -------------------------------------------------------------------
+
+    def _enter_step(self, key: str) -> None:
+        self._step_key = key
+        self._last_progress = 0.0
+
+    def emit(self, event: RunEvent) -> None:
+        """Send an event to the listener (the CLI's progress bar), if any."""
+        if self._on_event is not None:
+            self._on_event(event)
+
+    # -- for steps ----------------------------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the user asked the run to stop."""
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`Cancelled` if the user asked the run to stop."""
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    def progress(self, done: float, total: float, **info: Any) -> None:
+        """Report progress within the current step (throttled; cheap to call often).
+
+        ``info`` holds small live numbers for the progress line and the TUI, e.g.
+        ``converged=180, diverged=0, steps_per_second=5400.0``.
+        """
+        self.check_cancelled()
+        now = time.monotonic()
+        if done < total and now - self._last_progress < self.progress_interval:
+            return
+        self._last_progress = now
+        self.run.write_progress(self._step_key, done, total, info)
+        self.emit(ProgressEvent(self._step_key, done, total, dict(info)))
+
+    def log_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Append metric records (one per logged step per seed) to ``metrics.jsonl``."""
+        batch = list(records)
+        if batch:
+            self.run.append_metrics(batch)
+            self.emit(MetricsLogged(batch))
+
+    def set_result(self, key: str, value: float | int | str | bool) -> None:
+        """Set one headline number under a namespaced key (``first-bit/entropy/layer2/mean``)."""
+        self.run.set_results({key: value})
+
+    def set_results(self, results: Mapping[str, float | int | str | bool]) -> None:
+        """Set several headline numbers at once (one atomic write)."""
+        self.run.set_results(results)
+
+    def save_array(
+        self,
+        name: str,
+        array: np.ndarray[Any, Any],
+        *,
+        axes: Sequence[str] = (),
+        labels: Mapping[str, Sequence[str]] | None = None,
+        description: str = "",
+    ) -> None:
+        """Save an array as ``arrays/<name>.npy`` (``/`` in the name makes sub-folders).
+
+        Args:
+            name: E.g. ``"first-bit/ir_seed_seed/layer1"``.
+            array: Numeric array (never object dtype: it is loaded with allow_pickle=False).
+            axes: One name per dimension, e.g. ``("seed", "seed")``.
+            labels: Tick labels per axis name, e.g. ``{"layer": ["in", "h1", "out"]}``.
+            description: One line shown next to the array.
+        """
+        self.run.save_array(name, array, axes=axes, labels=labels, description=description)
+
+    def save_checkpoint(self, name: str, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Save tensors as ``checkpoints/<name>.safetensors``."""
+        self.run.save_checkpoint(name, tensors)
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a Markdown report such as ``summary.md`` into the run folder."""
+        self.run.write_text(name, text)

@@ -1,0 +1,293 @@
+"""Information measures of discrete codes (partitions of the samples), in bits.
+
+Symbols: a sample set of size n; codes ``a`` and ``b`` assign each sample a label; ``p(a)`` is the
+fraction of samples with label ``a`` (the empirical, plug-in distribution). All quantities are
+plug-in estimates: exact for the samples at hand (e.g. the 2^5 inputs of a 5-bit task), but
+biased low as estimates of a larger population's entropy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy.typing as npt
+import torch
+
+from workbench.core.measures._arrays import as_codes, check_paired, resolve_device, to_numpy
+from workbench.core.measures.discretize import _first_occurrence_roots, _rank_roots
+
+__all__ = [
+    "entropy",
+    "information_ratio",
+    "information_ratio_matrix",
+    "joint_entropy",
+    "mutual_information",
+    "mutual_information_matrix",
+]
+
+#: Above this many samples the pairwise matrices count joint codes by sorting (O(n log n) per
+#: pair) instead of by equality matmuls (O(n^2) per pair, but fast BLAS); see _joint_entropies.
+_MATMUL_MAX_SAMPLES = 4096
+#: Pairs per chunk in the sorting path, bounding its memory at about this many codes times n.
+_SORT_CHUNK_ENTRIES = 1 << 22
+
+
+def _entropy_of_counts(counts: torch.Tensor, n: int) -> float:
+    """H = log2 n - (1/n) * sum_k c_k log2 c_k, for counts c_k summing to n (bits)."""
+    c = counts.to(torch.float64)
+    return max(0.0, math.log2(n) - float((c * torch.log2(c)).sum()) / n)
+
+
+def _pair(a: object, b: object) -> tuple[torch.Tensor, torch.Tensor]:
+    device = resolve_device(a, b)
+    ta = as_codes(a, "a", device=device)
+    tb = as_codes(b, "b", device=device)
+    check_paired(("a", ta), ("b", tb))
+    return ta, tb
+
+
+def entropy(codes: object) -> float:
+    """Shannon entropy of a code's empirical distribution, in bits.
+
+    ``H(A) = -sum_a p(a) log2 p(a)``, with ``p(a) = count(a) / n``. Uniform over k labels gives
+    ``log2 k``; a constant code gives 0. Plug-in estimate: biased low when n is small compared
+    to the number of labels of the underlying distribution.
+
+    Args:
+        codes: (n_samples,) integer labels, numpy or torch on any device.
+
+    Returns:
+        H(A) in bits, in [0, log2 n_samples].
+
+    Raises:
+        ValueError: If ``codes`` is empty, not 1-D, or not integer.
+    """
+    t = as_codes(codes, "codes")
+    _, counts = torch.unique(t, return_counts=True)
+    return _entropy_of_counts(counts, t.shape[0])
+
+
+def joint_entropy(a: object, b: object) -> float:
+    """Entropy of the pair of codes, ``H(A, B) = -sum_{a,b} p(a, b) log2 p(a, b)``, in bits.
+
+    ``H(A, B)`` is the entropy of the common refinement of the two partitions, the sprint's
+    "total information" ``TI(A, B) = H(A) + H(B) - I(A; B)``.
+
+    Args:
+        a: (n_samples,) integer labels.
+        b: (n_samples,) integer labels of the same samples.
+
+    Returns:
+        H(A, B) in bits, in [max(H(A), H(B)), H(A) + H(B)].
+
+    Raises:
+        ValueError: On empty, non-integer or non-1-D input, or different sample counts.
+    """
+    ta, tb = _pair(a, b)
+    _, counts = torch.unique(torch.stack([ta, tb]), dim=1, return_counts=True)
+    return _entropy_of_counts(counts, ta.shape[0])
+
+
+def mutual_information(a: object, b: object) -> float:
+    """Mutual information of two codes, ``I(A; B) = H(A) + H(B) - H(A, B)``, in bits.
+
+    Plug-in estimate: zero exactly when the empirical joint distribution factorises, and biased
+    high for samples of independent variables (about (k_a - 1)(k_b - 1) / (2 n ln 2) bits;
+    Miller, 1955). Round-off below zero is clipped to 0.
+
+    Args:
+        a: (n_samples,) integer labels.
+        b: (n_samples,) integer labels of the same samples.
+
+    Returns:
+        I(A; B) in bits, in [0, min(H(A), H(B))].
+
+    Raises:
+        ValueError: On empty, non-integer or non-1-D input, or different sample counts.
+    """
+    ta, tb = _pair(a, b)
+    return max(0.0, entropy(ta) + entropy(tb) - joint_entropy(ta, tb))
+
+
+def information_ratio(a: object, b: object) -> float:
+    """The sprint's information ratio ``IR(A, B) = I(A; B) / H(A, B)`` (dimensionless).
+
+    ``IR`` lies in [0, 1]. It is 1 exactly when the two partitions correspond one to one
+    (a bijection between labels): ``I = H(A, B)`` means ``H(A | B) + H(B | A) = 0``, i.e. each
+    code is a function of the other. It is 0 when the codes are independent on the samples.
+    ``1 - IR`` is a metric on partitions (Kraskov et al., 2005, "Hierarchical clustering using
+    mutual information"; the "joint" normalisation in Vinh, Epps & Bailey, JMLR 2010).
+    IR does not change when either code is relabelled.
+
+    The 0/0 case: ``H(A, B) = 0`` only when both codes are constant. Two one-block partitions do
+    correspond one to one, so IR is defined as 1 there, keeping "IR = 1 iff bijection" true.
+    A constant code against a non-constant one gives I = 0 < H(A, B), so IR = 0.
+
+    Args:
+        a: (n_samples,) integer labels.
+        b: (n_samples,) integer labels of the same samples.
+
+    Returns:
+        IR(A, B) in [0, 1].
+
+    Raises:
+        ValueError: On empty, non-integer or non-1-D input, or different sample counts.
+    """
+    ta, tb = _pair(a, b)
+    h_joint = joint_entropy(ta, tb)
+    if h_joint == 0.0:
+        return 1.0
+    mi = max(0.0, entropy(ta) + entropy(tb) - h_joint)
+    return min(1.0, mi / h_joint)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairwise matrices
+
+
+def _stack_codes(codes: object, name: str, device: torch.device) -> torch.Tensor:
+    """(n_partitions, n_samples) int64 from a 2-D array or a sequence of 1-D code arrays."""
+    if isinstance(codes, Sequence) and not isinstance(codes, str | bytes) and len(codes) > 0:
+        rows = [as_codes(c, f"{name}[{i}]", device=device) for i, c in enumerate(codes)]
+        check_paired(*((f"{name}[{i}]", r) for i, r in enumerate(rows)))
+        return torch.stack(rows)
+    return as_codes(codes, name, ndim=2, shape_doc="(n_partitions, n_samples)", device=device)
+
+
+def _class_sizes_equal(cx: torch.Tensor, i: int) -> torch.Tensor:
+    """(n_partitions, n_samples) float: 1 where sample j has the same label as sample i."""
+    return (cx == cx[:, i : i + 1]).to(torch.float64)
+
+
+def _joint_entropies_matmul(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """H(X_p, Y_q) in bits for all pairs, by counting with equality matmuls.
+
+    For a sample i, let ``c_i(p, q)`` be the number of samples j with the same label pair as i
+    in (X_p, Y_q): ``c_i(p, q) = sum_j [x_p(j) = x_p(i)] [y_q(j) = y_q(i)]``, one matrix product
+    per sample. A label pair with count c contributes c samples of log2 c each, so
+    ``H = log2 n - (1/n) * sum_i log2 c_i``. The sum of logs is taken as the log of a running
+    product (exact integers in float64 up to rounding), renewed before it can overflow.
+
+    Cost: n matmuls of (P_x, n) @ (n, P_y): O(P_x P_y n^2) flops, all in BLAS.
+    """
+    n = cx.shape[1]
+    # Each factor is at most n, so a product of `renew` factors stays below 2**1000 < float max.
+    renew = max(1, 1000 // max(1, math.ceil(math.log2(n + 1))))
+    log_sum = torch.zeros(cx.shape[0], cy.shape[0], dtype=torch.float64, device=cx.device)
+    product = torch.ones_like(log_sum)
+    for i in range(n):
+        # (P_x, n) @ (n, P_y): how many samples share sample i's label pair, for every (p, q).
+        product.mul_(_class_sizes_equal(cx, i) @ _class_sizes_equal(cy, i).T)
+        if (i + 1) % renew == 0 or i == n - 1:
+            log_sum += torch.log2(product)
+            product.fill_(1.0)
+    return math.log2(n) - log_sum / n
+
+
+def _joint_entropies_sort(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """H(X_p, Y_q) in bits for all pairs, by sorting joint labels (for many samples).
+
+    With canonical labels (< n), the pair (x, y) has the joint label ``x * n + y``. After sorting
+    each joint row, a run of c equal labels contributes ``c log2 c``, written as the telescoping
+    sum over the run's elements of ``f(r) = r log2 r - (r - 1) log2 (r - 1)``, r = 1..c.
+
+    Cost: O(P_x P_y n log n), vectorised over chunks of pairs.
+    """
+    px, n = cx.shape
+    py = cy.shape[0]
+    ranks = torch.arange(1, n + 1, dtype=torch.float64, device=cx.device)
+    f = torch.zeros(n + 1, dtype=torch.float64, device=cx.device)
+    f[1:] = ranks * torch.log2(ranks) - (ranks - 1) * torch.log2((ranks - 1).clamp(min=1))
+    position = torch.arange(n, device=cx.device)
+    out = torch.empty(px, py, dtype=torch.float64, device=cx.device)
+    rows = max(1, _SORT_CHUNK_ENTRIES // (py * n))
+    for p0 in range(0, px, rows):
+        joint = cx[p0 : p0 + rows, None, :] * n + cy[None, :, :]  # (rows, P_y, n)
+        joint, _ = joint.sort(dim=-1)
+        starts = torch.ones_like(joint, dtype=torch.bool)
+        starts[..., 1:] = joint[..., 1:] != joint[..., :-1]
+        run_start = torch.where(starts, position, 0).cummax(dim=-1).values
+        rank_in_run = position - run_start + 1
+        out[p0 : p0 + rows] = math.log2(n) - f[rank_in_run].sum(dim=-1) / n
+    return out
+
+
+def _entropies(codes: torch.Tensor) -> torch.Tensor:
+    """(P,) entropies in bits of canonical codes (P, n), from each sample's class size."""
+    n = codes.shape[1]
+    counts = torch.zeros_like(codes).scatter_add_(1, codes, torch.ones_like(codes))
+    sizes = counts.gather(1, codes).to(torch.float64)  # (P, n): size of each sample's class
+    return (math.log2(n) - torch.log2(sizes).sum(dim=1) / n).clamp(min=0.0)
+
+
+def _pairwise(
+    codes_x: object, codes_y: object | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Entropies and joint entropies for all pairs of rows, plus 'constant code' masks."""
+    device = resolve_device(codes_x, codes_y)
+    cx = _stack_codes(codes_x, "codes_x", device)
+    cy = cx if codes_y is None else _stack_codes(codes_y, "codes_y", device)
+    check_paired(("codes_x", cx), ("codes_y", cy), axis=1)
+    # Canonical labels 0..k-1 (needed by the sorting path, harmless for the matmul path).
+    cx = _rank_roots(_first_occurrence_roots(cx))
+    cy = cx if codes_y is None else _rank_roots(_first_occurrence_roots(cy))
+    n = cx.shape[1]
+    joint_fn = _joint_entropies_matmul if n <= _MATMUL_MAX_SAMPLES else _joint_entropies_sort
+    h_joint = joint_fn(cx, cy).clamp(min=0.0)
+    hx, hy = _entropies(cx), _entropies(cy)
+    # A code is constant when its largest label is 0; used for exact zeros and the 0/0 case.
+    const_x, const_y = cx.amax(dim=1) == 0, cy.amax(dim=1) == 0
+    return hx, hy, h_joint, const_x, const_y
+
+
+def mutual_information_matrix(codes_x: object, codes_y: object | None = None) -> npt.NDArray[Any]:
+    """Mutual information ``I(X_p; Y_q)`` in bits for every pair of codes, vectorised.
+
+    Args:
+        codes_x: (P_x, n_samples) integer codes, or a sequence of P_x 1-D code arrays.
+        codes_y: (P_y, n_samples) codes; ``None`` compares ``codes_x`` with itself.
+
+    Returns:
+        (P_x, P_y) float64 numpy array; with ``codes_y=None`` it is symmetric with the
+        entropies ``H(X_p)`` on the diagonal.
+
+    Raises:
+        ValueError: On empty or non-integer codes or different sample counts.
+    """
+    hx, hy, h_joint, const_x, const_y = _pairwise(codes_x, codes_y)
+    mi = (hx[:, None] + hy[None, :] - h_joint).clamp(min=0.0)
+    mi = torch.where(const_x[:, None] | const_y[None, :], 0.0, mi)
+    return to_numpy(mi)
+
+
+def information_ratio_matrix(codes_x: object, codes_y: object | None = None) -> npt.NDArray[Any]:
+    """Information ratio ``IR(X_p, Y_q) = I / H(X_p, Y_q)`` for every pair of codes, vectorised.
+
+    Same definition and 0/0 convention as :func:`information_ratio`, for all pairs at once:
+    joint entropies are counted with one (P_x, n) @ (n, P_y) matrix product per sample (or by
+    sorting joint labels when n > 4096), never a Python loop over pairs.
+
+    Args:
+        codes_x: (P_x, n_samples) integer codes, or a sequence of P_x 1-D code arrays, e.g. one
+            discretized layer per row.
+        codes_y: (P_y, n_samples) codes for a cross matrix; ``None`` compares ``codes_x`` with
+            itself.
+
+    Returns:
+        (P_x, P_y) float64 numpy array in [0, 1]; symmetric with a unit diagonal when
+        ``codes_y`` is ``None``.
+
+    Raises:
+        ValueError: On empty or non-integer codes or different sample counts.
+    """
+    hx, hy, h_joint, const_x, const_y = _pairwise(codes_x, codes_y)
+    mi = (hx[:, None] + hy[None, :] - h_joint).clamp(min=0.0)
+    ratio = (mi / h_joint.clamp(min=torch.finfo(torch.float64).tiny)).clamp(0.0, 1.0)
+    both_constant = const_x[:, None] & const_y[None, :]
+    one_constant = const_x[:, None] ^ const_y[None, :]
+    ratio = torch.where(one_constant, 0.0, ratio)
+    ratio = torch.where(both_constant, 1.0, ratio)
+    return to_numpy(ratio)
+

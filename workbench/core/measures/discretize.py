@@ -1,0 +1,199 @@
+"""Turn continuous activations into discrete codes: one integer per sample.
+
+The sprint (seed 000) called two activation vectors "the same" when their L1 distance divided by
+the number of units was at most ``tol`` (it used ``tol = 1e-5``). That relation is not transitive,
+so this module groups samples by its *transitive closure*: the connected components of the graph
+whose edges join samples within ``tol``. See :func:`discretize` for why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy.typing as npt
+import torch
+
+from workbench.core.measures._arrays import as_codes, as_float, to_numpy
+
+__all__ = ["canonical_codes", "discretize", "discretize_batch"]
+
+logger = logging.getLogger(__name__)
+
+#: Upper bound on the entries of one (chunk, n_samples, n_samples) distance block.
+_MAX_BLOCK = 1 << 22
+
+
+def _check_tol(tol: float) -> float:
+    tol = float(tol)
+    if not tol >= 0.0 or tol == float("inf"):
+        raise ValueError(f"tol must be a finite number >= 0 (mean |difference| per unit); got {tol}")
+    return tol
+
+
+def _rank_roots(root: torch.Tensor) -> torch.Tensor:
+    """Number the groups 0..k-1 by first occurrence.
+
+    Args:
+        root: (batch, n_samples) int64, for each sample the index of the first sample of its
+            group (so ``root[b, i] <= i`` and ``root[b, root[b, i]] == root[b, i]``).
+
+    Returns:
+        (batch, n_samples) int64 codes; equal partitions of the same samples give equal arrays.
+    """
+    n = root.shape[-1]
+    position = torch.arange(n, device=root.device).expand_as(root)
+    is_first = root == position  # (batch, n_samples): the sample that opens a group
+    rank = is_first.cumsum(dim=-1) - 1  # groups seen so far, minus one
+    return rank.gather(-1, root)
+
+
+def _first_occurrence_roots(codes: torch.Tensor) -> torch.Tensor:
+    """For each sample, the index of the first sample carrying the same label.
+
+    Args:
+        codes: (batch, n_samples) int64 labels, any values.
+
+    Returns:
+        (batch, n_samples) int64 root indices, found in O(n log n) per row by a stable sort.
+    """
+    batch, n = codes.shape
+    # 1. Stable sort, so that within a run of equal labels the original indices increase.
+    sorted_codes, order = torch.sort(codes, dim=-1, stable=True)
+    # 2. Mark where each run of equal labels starts, and carry that start position along the run.
+    starts = torch.ones_like(sorted_codes, dtype=torch.bool)
+    starts[:, 1:] = sorted_codes[:, 1:] != sorted_codes[:, :-1]
+    position = torch.arange(n, device=codes.device).expand(batch, n)
+    run_start = torch.where(starts, position, 0).cummax(dim=-1).values
+    # 3. The first element of a run (stable order) is the label's first occurrence.
+    root_sorted = order.gather(-1, run_start)
+    return torch.empty_like(root_sorted).scatter_(-1, order, root_sorted)
+
+
+def canonical_codes(codes: object) -> npt.NDArray[Any]:
+    """Relabel integer codes as 0..k-1 in order of first occurrence.
+
+    Two code arrays describe the same partition of the samples exactly when their canonical
+    forms are equal, e.g. ``canonical_codes([7, 7, 3, 9, 3]) == [0, 0, 1, 2, 1]``.
+
+    Args:
+        codes: (n_samples,) or (batch, n_samples) integer labels, numpy or torch.
+
+    Returns:
+        int64 numpy array of the same shape.
+
+    Raises:
+        ValueError: If the codes are empty, not integers, or not 1-D/2-D.
+    """
+    t = as_codes(codes, "codes", ndim=(1, 2), shape_doc="(n_samples,) or (batch, n_samples)")
+    rows = t[None] if t.ndim == 1 else t
+    out = _rank_roots(_first_occurrence_roots(rows))
+    return to_numpy(out[0] if t.ndim == 1 else out)
+
+
+def _connected_roots(adjacency: torch.Tensor) -> torch.Tensor:
+    """Connected components of a batch of graphs, each labelled by its smallest node index.
+
+    Min-label propagation with pointer jumping (in the spirit of Shiloach & Vishkin, 1982):
+    every node repeatedly takes the smallest label among its neighbours, then the label of the
+    node its label points to. Invariant: ``label[i]`` is a node of i's component and
+    ``label[i] <= i``; both steps only lower labels, and at the fixed point the label is constant
+    along every edge, hence equal to the component's smallest index.
+
+    Args:
+        adjacency: (batch, n_samples, n_samples) bool, symmetric, with a true diagonal.
+
+    Returns:
+        (batch, n_samples) int64: the smallest sample index in each sample's component.
+    """
+    batch, n, _ = adjacency.shape
+    labels = torch.arange(n, device=adjacency.device).expand(batch, n).contiguous()
+    no_edge = torch.full((), n, dtype=torch.int64, device=adjacency.device)
+    while True:
+        # 1. Smallest label among neighbours (the diagonal keeps a node's own label in play).
+        smallest = torch.where(adjacency, labels[:, None, :], no_edge).amin(dim=-1)
+        # 2. Pointer jumping: adopt the label of the node we now point to (halves chain depth).
+        smallest = smallest.gather(-1, smallest)
+        if torch.equal(smallest, labels):
+            return labels
+        labels = smallest
+
+
+def _discretize_block(acts: torch.Tensor, tol: float) -> torch.Tensor:
+    """Codes for one block of the batch; see :func:`discretize_batch`."""
+    n_units = acts.shape[-1]
+    # Mean absolute difference per unit: the sprint's L1 distance divided by the number of units.
+    distance = torch.cdist(acts, acts, p=1.0) / n_units  # (batch, n_samples, n_samples)
+    adjacency = distance <= tol
+    root = _connected_roots(adjacency)
+    if logger.isEnabledFor(logging.DEBUG):
+        same = root[:, :, None] == root[:, None, :]
+        chained = int((same & ~adjacency).sum()) // 2
+        if chained:
+            logger.debug(
+                "discretize: %d sample pairs farther apart than tol=%g share a code via chains",
+                chained,
+                tol,
+            )
+    return _rank_roots(root)
+
+
+def discretize_batch(acts: object, tol: float = 1e-5) -> npt.NDArray[Any]:
+    """Discretize a batch of activation sets at once (e.g. one layer of every seed).
+
+    Each batch entry is discretized exactly as :func:`discretize` would; the work is batched
+    (pairwise distances by ``torch.cdist`` and vectorised connected components), not a Python
+    loop over the batch.
+
+    Args:
+        acts: (batch, n_samples, n_units) activations, numpy or torch on any device; batch is
+            ``seed`` for an ensemble.
+        tol: Two samples are neighbours when ``sum(|a - b|) / n_units <= tol``.
+
+    Returns:
+        (batch, n_samples) int64 numpy codes, 0..k-1 by first occurrence in each row.
+
+    Raises:
+        ValueError: If ``acts`` is not 3-D, is empty, holds NaN/inf, or ``tol`` is negative.
+    """
+    tol = _check_tol(tol)
+    t = as_float(acts, "acts", ndim=3, shape_doc="(batch, n_samples, n_units)")
+    batch, n, _ = t.shape
+    # Keep each (chunk, n, n) distance block near _MAX_BLOCK entries to bound memory.
+    chunk = max(1, _MAX_BLOCK // (n * n))
+    blocks = [_discretize_block(t[i : i + chunk], tol) for i in range(0, batch, chunk)]
+    return to_numpy(torch.cat(blocks))
+
+
+def discretize(acts: object, tol: float = 1e-5) -> npt.NDArray[Any]:
+    """One integer code per sample: samples whose activations agree within ``tol`` share a code.
+
+    Rule: samples i and j are *neighbours* when their mean absolute difference per unit is small,
+    ``d(i, j) = (1 / n_units) * sum_u |acts[i, u] - acts[j, u]| <= tol`` (the sprint's rule,
+    ``tol = 1e-5``). Codes are the connected components of the neighbour graph.
+
+    Chains: when a≈b and b≈c but not a≈c, all three share one code. The neighbour relation is not
+    transitive, and its transitive closure is the smallest equivalence relation containing it, so
+    this is the only grouping that (i) never separates neighbours and (ii) needs no processing
+    order. Greedy "leader" schemes that assign each sample to the first code within ``tol``
+    depend on sample order. The price: a code's diameter can exceed ``tol`` (at most
+    ``(k - 1) * tol`` for k chained samples). Such chains are logged at DEBUG level.
+
+    Determinism and order: the partition (which samples share a code) depends only on the set of
+    activation vectors, not on their order; permuting samples permutes the codes' partition.
+    Labels are 0..k-1 in order of first occurrence, so for fixed inputs two layers that induce the
+    same partition give identical arrays (see :func:`canonical_codes`).
+
+    Args:
+        acts: (n_samples, n_units) activations, numpy or torch on any device.
+        tol: Neighbour threshold on the mean absolute difference per unit (>= 0; 0 means exact
+            equality).
+
+    Returns:
+        (n_samples,) int64 numpy codes.
+
+    Raises:
+        ValueError: If ``acts`` is not 2-D, is empty, holds NaN/inf, or ``tol`` is negative.
+    """
+    t = as_float(acts, "acts", ndim=2, shape_doc="(n_samples, n_units)")
+    return discretize_batch(t[None], tol)[0]
