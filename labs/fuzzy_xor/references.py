@@ -15,16 +15,24 @@ linear output), so the code that reads trained ensembles reads references unchan
 The constructions (XOR(a, b) = min(max(a, b), 1 − min(a, b))):
 
 * ``or-nand``: XOR = AND(OR, NAND) = OR − relu(OR − NAND), with OR = a + relu(b − a)
-  and NAND = 1 − a + relu(a − b). Two hidden layers.
+  and NAND = 1 − a + relu(a − b). Three hidden layers (the min needs a ReLU of
+  OR − NAND, one layer above OR and NAND).
 * ``and-not-or``: XOR = (a AND NOT b) OR (NOT a AND b) = X + relu(Y − X), with
-  X = a − relu(a + b − 1) and Y = b − relu(a + b − 1). Two hidden layers.
+  X = a − relu(a + b − 1) and Y = b − relu(a + b − 1). Three hidden layers.
 * ``abs-diff``: XOR = (1 + |a − b| − |a + b − 1|) / 2 with |x| = relu(x) + relu(−x),
   the absolute values as second-layer neurons. Two hidden layers.
 * ``four-creases``: the same formula in one hidden layer: the four half-planes
   relu(±(a − b)), relu(±(a + b − 1)) feed the output directly.
+* ``three-creases-*``: one hidden layer with three of the four creases; the dropped
+  one differs from its mirror image by an affine function, which pass-through units
+  a and b supply. Four variants, named by the crease they drop.
 * ``two-creases-*``: the fewest units in one hidden layer: one crease per diagonal,
   e.g. XOR = b + relu(a − b) − relu(a + b − 1), and one pass-through unit for the
   linear remainder. Four mirror variants (which side of each diagonal is active).
+
+The nine one-layer constructions are every choice of one or both creases per
+diagonal. Every hidden neuron of every construction is used: mean-ablating any of
+them changes the output (the tests check this).
 """
 
 from __future__ import annotations
@@ -209,19 +217,23 @@ NOR_L = ReferenceNeuron("NOR_L(a,b)", lukasiewicz_nor, "relu(1 − a − b)")
 
 def _build_or_nand() -> ReferenceNetwork:
     # Hidden 1: a, relu(b − a), relu(a − b).
-    # Hidden 2: OR = a + relu(b − a); NAND = 1 − a + relu(a − b);
-    #           relu(OR − NAND) = relu(2a + relu(b − a) − relu(a − b) − 1) = relu(a + b − 1).
+    # Hidden 2: OR = a + relu(b − a) = max(a, b);  NAND = 1 − a + relu(a − b) = 1 − min(a, b).
+    # Hidden 3: relu(OR) = OR (pass-through);  relu(OR − NAND), which equals relu(a + b − 1).
     # Output:   min(OR, NAND) = OR − relu(OR − NAND).
     layers = (
         _layer([[1, 0], [-1, 1], [1, -1]], [0, 0, 0]),
-        _layer([[1, 1, 0], [-1, 0, 1], [2, 1, -1]], [0, 1, -1]),
-        _layer([[1, 0, -1]], [0]),
+        _layer([[1, 1, 0], [-1, 0, 1]], [0, 1]),
+        _layer([[1, 0], [1, -1]], [0, 0]),
+        _layer([[1, -1]], [0]),
     )
     neurons = (
         (A, B_MINUS_A, A_MINUS_B),
         (
             ReferenceNeuron("OR", fuzzy_or, "relu(a + (b ⊖ a))"),
             ReferenceNeuron("NAND", _nand, "relu(1 − a + (a ⊖ b))"),
+        ),
+        (
+            ReferenceNeuron("OR", fuzzy_or, "relu(OR)"),
             ReferenceNeuron("T_L(a,b)", lukasiewicz_and, "relu(OR − NAND)"),
         ),
     )
@@ -232,19 +244,23 @@ def _build_or_nand() -> ReferenceNetwork:
 
 def _build_and_not_or() -> ReferenceNetwork:
     # Hidden 1: a, b, relu(a + b − 1).
-    # Hidden 2: X = a − relu(a + b − 1) = min(a, 1 − b); Y = b − relu(a + b − 1) = min(1 − a, b);
-    #           relu(Y − X) = relu(b − a), wired from hidden 1 (the T_L terms cancel).
+    # Hidden 2: X = a − relu(a + b − 1) = min(a, 1 − b);  Y = b − relu(a + b − 1) = min(1 − a, b).
+    # Hidden 3: relu(X) = X (pass-through);  relu(Y − X), which equals relu(b − a).
     # Output:   max(X, Y) = X + relu(Y − X).
     layers = (
         _layer([[1, 0], [0, 1], [1, 1]], [0, 0, -1]),
-        _layer([[1, 0, -1], [0, 1, -1], [-1, 1, 0]], [0, 0, 0]),
-        _layer([[1, 0, 1]], [0]),
+        _layer([[1, 0, -1], [0, 1, -1]], [0, 0]),
+        _layer([[1, 0], [-1, 1]], [0, 0]),
+        _layer([[1, 1]], [0]),
     )
     neurons = (
         (A, B, T_L),
         (
             ReferenceNeuron("a AND NOT b", _a_and_not_b, "relu(a − T_L)"),
             ReferenceNeuron("NOT a AND b", _not_a_and_b, "relu(b − T_L)"),
+        ),
+        (
+            ReferenceNeuron("a AND NOT b", _a_and_not_b, "relu(a AND NOT b)"),
             ReferenceNeuron("b ⊖ a", _b_minus_a, "relu((NOT a AND b) − (a AND NOT b))"),
         ),
     )
@@ -253,9 +269,25 @@ def _build_and_not_or() -> ReferenceNetwork:
     )
 
 
+#: Incoming weights (w_a, w_b) and bias of every first-layer unit the constructions use.
+_FIRST_LAYER_ROWS: dict[str, tuple[tuple[float, float], float]] = {
+    "a ⊖ b": ((1.0, -1.0), 0.0),
+    "b ⊖ a": ((-1.0, 1.0), 0.0),
+    "T_L(a,b)": ((1.0, 1.0), -1.0),
+    "NOR_L(a,b)": ((-1.0, -1.0), 1.0),
+    "a": ((1.0, 0.0), 0.0),
+    "b": ((0.0, 1.0), 0.0),
+}
+
+
+def _first_layer(units: Sequence[ReferenceNeuron]) -> Layer:
+    rows = [_FIRST_LAYER_ROWS[u.label] for u in units]
+    return _layer([list(w) for w, _ in rows], [bias for _, bias in rows])
+
+
 def _four_crease_layer() -> Layer:
     # relu(a − b), relu(b − a), relu(a + b − 1), relu(1 − a − b)
-    return _layer([[1, -1], [-1, 1], [1, 1], [-1, -1]], [0, 0, -1, 1])
+    return _first_layer((A_MINUS_B, B_MINUS_A, T_L, NOR_L))
 
 
 def _build_abs_diff() -> ReferenceNetwork:
@@ -275,58 +307,71 @@ def _build_abs_diff() -> ReferenceNetwork:
     return ReferenceNetwork("abs-diff", "XOR = (1 + |a − b| − |a + b − 1|) / 2", layers, neurons)
 
 
-def _build_four_creases() -> ReferenceNetwork:
-    layers = (_four_crease_layer(), _layer([[0.5, 0.5, -0.5, -0.5]], [0.5]))
-    neurons = ((A_MINUS_B, B_MINUS_A, T_L, NOR_L),)
-    return ReferenceNetwork(
-        "four-creases",
-        "XOR = (1 + (a ⊖ b) + (b ⊖ a) − T_L(a,b) − NOR_L(a,b)) / 2",
-        layers,
-        neurons,
-    )
+def _one_layer(
+    name: str, terms: Sequence[tuple[ReferenceNeuron, float]], bias: float
+) -> ReferenceNetwork:
+    """A one-hidden-layer construction: XOR = bias + Σ weight · unit."""
+    units = tuple(unit for unit, _ in terms)
+    out = _layer([[weight for _, weight in terms]], [bias])
+    text = f"{bias:g}" if bias else ""
+    for unit, weight in terms:
+        sign = "−" if weight < 0 else "+"
+        size = "" if abs(weight) == 1.0 else f"{abs(weight):g}·"
+        term = f"{size}({unit.label})" if " " in unit.label else f"{size}{unit.label}"
+        text = f"{text} {sign} {term}" if text else (f"−{term}" if weight < 0 else term)
+    return ReferenceNetwork(name, f"XOR = {text}", (_first_layer(units), out), (units,))
 
 
-def _build_two_creases() -> tuple[ReferenceNetwork, ...]:
-    # One crease per diagonal plus a pass-through unit for the linear remainder. From
-    #   XOR = b + (a ⊖ b) − T_L
-    # the substitutions a ⊖ b = (b ⊖ a) + a − b and T_L = NOR_L + a + b − 1 give the
-    # three mirror variants; the pass-through unit enters with +1 or, with output
-    # bias 1, with −1 (remainders a, b, 1 − a, 1 − b).
-    variants = (
-        ("two-creases-ab-and", (A_MINUS_B, T_L, B), 0.0, "b + (a ⊖ b) − T_L"),
-        ("two-creases-ba-and", (B_MINUS_A, T_L, A), 0.0, "a + (b ⊖ a) − T_L"),
-        ("two-creases-ab-nor", (A_MINUS_B, NOR_L, A), 1.0, "1 − a + (a ⊖ b) − NOR_L"),
-        ("two-creases-ba-nor", (B_MINUS_A, NOR_L, B), 1.0, "1 − b + (b ⊖ a) − NOR_L"),
+def _build_one_layer() -> tuple[ReferenceNetwork, ...]:
+    # With |x| = relu(x) + relu(−x), XOR = (1 + |a − b| − |a + b − 1|) / 2 uses the four
+    # creases (half-planes) of the two diagonals. Each diagonal needs at least one of its
+    # two creases, because the other differs from it by an affine function:
+    #   b ⊖ a = (a ⊖ b) − (a − b),      NOR_L = T_L − (a + b − 1),
+    # and affine remainders go to pass-through units a, b (relu(a) = a on [0, 1]).
+    # Choosing one or both creases per diagonal gives the 3 × 3 = 9 constructions below.
+    half = 0.5
+    return (
+        _one_layer(
+            "four-creases",
+            [(A_MINUS_B, half), (B_MINUS_A, half), (T_L, -half), (NOR_L, -half)],
+            half,
+        ),
+        # Three creases: substitute for the dropped one.
+        _one_layer(
+            "three-creases-no-nor",
+            [(A_MINUS_B, half), (B_MINUS_A, half), (T_L, -1.0), (A, half), (B, half)],
+            0.0,
+        ),
+        _one_layer(
+            "three-creases-no-and",
+            [(A_MINUS_B, half), (B_MINUS_A, half), (NOR_L, -1.0), (A, -half), (B, -half)],
+            1.0,
+        ),
+        _one_layer(
+            "three-creases-no-ba",
+            [(A_MINUS_B, 1.0), (T_L, -half), (NOR_L, -half), (A, -half), (B, half)],
+            half,
+        ),
+        _one_layer(
+            "three-creases-no-ab",
+            [(B_MINUS_A, 1.0), (T_L, -half), (NOR_L, -half), (A, half), (B, -half)],
+            half,
+        ),
+        # Two creases, one per diagonal: XOR = b + (a ⊖ b) − T_L and its mirror images.
+        _one_layer("two-creases-ab-and", [(A_MINUS_B, 1.0), (T_L, -1.0), (B, 1.0)], 0.0),
+        _one_layer("two-creases-ba-and", [(B_MINUS_A, 1.0), (T_L, -1.0), (A, 1.0)], 0.0),
+        _one_layer("two-creases-ab-nor", [(A_MINUS_B, 1.0), (NOR_L, -1.0), (A, -1.0)], 1.0),
+        _one_layer("two-creases-ba-nor", [(B_MINUS_A, 1.0), (NOR_L, -1.0), (B, -1.0)], 1.0),
     )
-    rows = {
-        "a ⊖ b": ([1.0, -1.0], 0.0),
-        "b ⊖ a": ([-1.0, 1.0], 0.0),
-        "T_L(a,b)": ([1.0, 1.0], -1.0),
-        "NOR_L(a,b)": ([-1.0, -1.0], 1.0),
-        "a": ([1.0, 0.0], 0.0),
-        "b": ([0.0, 1.0], 0.0),
-    }
-    nets = []
-    for name, units, out_bias, formula in variants:
-        hidden = _layer([rows[u.label][0] for u in units], [rows[u.label][1] for u in units])
-        linear_sign = 1.0 - 2.0 * out_bias
-        out = _layer([[1.0, -1.0, linear_sign]], [out_bias])
-        nets.append(ReferenceNetwork(name, f"XOR = {formula}", (hidden, out), (units,)))
-    return tuple(nets)
 
 
 def reference_networks() -> tuple[ReferenceNetwork, ...]:
     """All hand-coded constructions of fuzzy XOR, in a fixed order.
 
     Returns:
-        ``or-nand``, ``and-not-or``, ``abs-diff``, ``four-creases`` and the four
-        ``two-creases-*`` variants; each reproduces :func:`~.fuzzy.fuzzy_xor` exactly
-        on [0, 1]² (to float64 rounding).
+        The two-hidden-layer ``or-nand``, ``and-not-or`` and ``abs-diff``, then the
+        nine one-hidden-layer ``four-creases``, ``three-creases-*`` and
+        ``two-creases-*``; each reproduces :func:`~.fuzzy.fuzzy_xor` exactly on
+        [0, 1]² (to float64 rounding).
     """
-    return (
-        _build_or_nand(),
-        _build_and_not_or(),
-        _build_abs_diff(),
-        _build_four_creases(),
-        *_build_two_creases(),
-    )
+    return (_build_or_nand(), _build_and_not_or(), _build_abs_diff(), *_build_one_layer())

@@ -340,6 +340,8 @@ def _allowed_text(hint: Any, cons: _Constraints) -> str:
         return " ".join(parts) + ", each " + " and ".join(scalar)
     if parts:
         return " ".join(parts)
+    if cons.choices is not None and len(scalar) == 1:
+        return scalar[0]
     return _a(_type_label(item_hint)) + " " + " and ".join(scalar)
 
 

@@ -98,7 +98,7 @@ def run_lab(
             ctx.emit(StepFinished(index, step.key, seconds))
     except (Cancelled, KeyboardInterrupt):
         log.info("run %s interrupted", writer.id)
-        writer.finish("interrupted")
+        writer.finish("interrupted")  # closes log.txt: log before it
         return Run(writer.path)
     except WorkbenchError as err:
         log.error("run %s failed: %s", writer.id, err)
@@ -112,8 +112,8 @@ def run_lab(
             f"run {writer.id} failed: {type(err).__name__}: {err} "
             f"(the traceback is in {writer.path / 'log.txt'})",
         ) from err
-    writer.finish("completed")
     log.info("run %s completed", writer.id)
+    writer.finish("completed")
     return Run(writer.path)
 
 

@@ -40,6 +40,9 @@ def resolve_device(*arrays: object) -> torch.device:
         ValueError: If two tensors sit on different devices.
     """
     devices = {a.device for a in arrays if isinstance(a, torch.Tensor)}
+    for a in arrays:  # one level into sequences, e.g. a list of per-layer code tensors
+        if isinstance(a, Sequence) and not isinstance(a, str | bytes):
+            devices |= {e.device for e in a if isinstance(e, torch.Tensor)}
     if len(devices) > 1:
         names = ", ".join(sorted(str(d) for d in devices))
         raise ValueError(

@@ -156,7 +156,7 @@ def _stack_codes(codes: object, name: str, device: torch.device) -> torch.Tensor
     return as_codes(codes, name, ndim=2, shape_doc="(n_partitions, n_samples)", device=device)
 
 
-def _class_sizes_equal(cx: torch.Tensor, i: int) -> torch.Tensor:
+def _same_label_as(cx: torch.Tensor, i: int) -> torch.Tensor:
     """(n_partitions, n_samples) float: 1 where sample j has the same label as sample i."""
     return (cx == cx[:, i : i + 1]).to(torch.float64)
 
@@ -179,7 +179,7 @@ def _joint_entropies_matmul(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
     product = torch.ones_like(log_sum)
     for i in range(n):
         # (P_x, n) @ (n, P_y): how many samples share sample i's label pair, for every (p, q).
-        product.mul_(_class_sizes_equal(cx, i) @ _class_sizes_equal(cy, i).T)
+        product.mul_(_same_label_as(cx, i) @ _same_label_as(cy, i).T)
         if (i + 1) % renew == 0 or i == n - 1:
             log_sum += torch.log2(product)
             product.fill_(1.0)

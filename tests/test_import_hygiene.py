@@ -1,0 +1,51 @@
+"""Dependencies point one way: core and labs never load Textual; the core never loads labs.
+
+Checked twice: in a fresh interpreter (what is actually imported at run time)
+and with import-linter's static contracts from pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+HEADLESS = [
+    "workbench.core.runs",
+    "workbench.core.runner",
+    "workbench.core.archive",
+    "workbench.core.lab",
+    "workbench.core.config",
+    "workbench.core.registry",
+    "workbench.core.samples",
+    "workbench.measures",
+    "workbench_labs.toy_tasks",
+    "workbench_labs.fuzzy_xor",
+    "workbench_labs.gpt2_residual_mi",
+]
+
+
+@pytest.mark.parametrize("module", HEADLESS)
+def test_headless_modules_do_not_load_textual(module: str) -> None:
+    code = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'plotext')"
+        " or m.startswith('workbench.tui'));"
+        "core_bad = sorted(m for m in sys.modules if m.startswith('workbench_labs'))"
+        f" if {module!r}.startswith('workbench.') else [];"
+        "print(bad + core_bad); sys.exit(1 if bad or core_bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, f"{module} pulled in {proc.stdout.strip()} {proc.stderr[-2000:]}"
+
+
+def test_import_linter_contracts_hold() -> None:
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    proc = subprocess.run([exe], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

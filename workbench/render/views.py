@@ -1,0 +1,185 @@
+"""From a run's arrays and a lab's :class:`~workbench.core.lab.View` to something to draw.
+
+Shared by ``workbench show`` (Rich) and the TUI (Textual), so both draw the same
+heatmap or spectrum for the same array.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import math
+from typing import Any
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+from workbench.core.lab import View
+from workbench.core.runs import Run
+from workbench.render.colors import ColorMode, detect_color_mode
+from workbench.render.heatmap import Heatmap
+from workbench.render.plots import PlotPalette, PlotSpec, curve_spec, render_plot, spectrum_spec
+
+__all__ = [
+    "PlotRenderable",
+    "array_heatmap",
+    "array_plot_spec",
+    "fit_spectrum_exponent",
+    "matching_arrays",
+    "renderable_for_view",
+]
+
+#: Plot height on a Rich console (``workbench show``).
+CONSOLE_PLOT_HEIGHT = 18
+
+
+class PlotRenderable:
+    """A :class:`PlotSpec` as a Rich renderable: as wide as the console, ``height`` lines."""
+
+    def __init__(
+        self,
+        spec: PlotSpec,
+        *,
+        height: int = CONSOLE_PLOT_HEIGHT,
+        palette: PlotPalette | None = None,
+        mode: ColorMode | None = None,
+    ) -> None:
+        self.spec = spec
+        self.height = height
+        self.palette = palette
+        self.mode = mode
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        mode = self.mode or detect_color_mode(console)
+        width = min(options.max_width, 100)
+        yield render_plot(self.spec, width, self.height, mode=mode, palette=self.palette)
+
+
+def matching_arrays(run: Run, view: View) -> list[str]:
+    """Array names of ``run`` that a view's ``source`` (a name or glob) selects."""
+    return fnmatch.filter(run.array_names(), view.source)
+
+
+def array_heatmap(
+    run: Run,
+    name: str,
+    view: View | None = None,
+    *,
+    selected: tuple[int, int] | None = None,
+    ramp: str = "viridis",
+    mode: ColorMode | None = None,
+) -> Heatmap:
+    """A heatmap of a 2-D array, with tick labels and axis names from its metadata.
+
+    A 3-D or higher array shows its first 2-D slice (the title says so); a 1-D
+    array is shown as one row.
+    """
+    arr = np.asarray(run.array(name), dtype=np.float64)
+    meta = run.array_meta(name)
+    title = view.title if view is not None and view.title else name
+    if arr.ndim > 2:
+        title = f"{title} [first slice of {arr.shape}]"
+        arr = arr[(0,) * (arr.ndim - 2)]
+    elif arr.ndim < 2:
+        arr = arr.reshape(1, -1)
+    axes = list(meta.get("axes", []))[-2:]
+    labels = meta.get("labels", {}) if isinstance(meta.get("labels"), dict) else {}
+    row_axis = axes[0] if len(axes) == 2 else ""
+    col_axis = axes[1] if len(axes) == 2 else ""
+    rows = _labels_for(labels.get(row_axis), arr.shape[0])
+    cols = _labels_for(labels.get(col_axis), arr.shape[1])
+    # A signed matrix (e.g. a correlation) reads best on a diverging ramp centred on 0.
+    finite = arr[np.isfinite(arr)]
+    vmin = vmax = None
+    if finite.size and finite.min() < 0 < finite.max():
+        ramp = "coolwarm"
+        bound = float(np.abs(finite).max())
+        vmin, vmax = -bound, bound
+    return Heatmap(
+        arr,
+        row_labels=rows,
+        col_labels=cols,
+        title=title,
+        x_label=(view.x_label if view is not None and view.x_label else col_axis),
+        y_label=(view.y_label if view is not None and view.y_label else row_axis),
+        vmin=vmin,
+        vmax=vmax,
+        ramp=ramp,
+        selected=selected,
+        mode=mode,
+    )
+
+
+def fit_spectrum_exponent(eigenvalues: Any) -> tuple[float, tuple[int, int]] | None:
+    """The power-law exponent of a spectrum from ``workbench.measures``, if it is available.
+
+    Returns:
+        ``(alpha, (first_rank, last_rank))`` or ``None`` when the measure is missing
+        or cannot fit this spectrum.
+    """
+    try:
+        from workbench.measures import power_law_exponent
+    except ImportError:
+        return None
+    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())[::-1]
+    try:
+        result: Any = power_law_exponent(lam)
+    except (ValueError, TypeError):
+        return None
+    alpha, fit_range = _read_fit(result, lam.size)
+    if alpha is None or not math.isfinite(alpha):
+        return None
+    return alpha, fit_range
+
+
+def array_plot_spec(run: Run, name: str, view: View) -> PlotSpec:
+    """A spectrum (log-log with the fitted power law) or a curve of an array."""
+    arr = np.asarray(run.array(name), dtype=np.float64)
+    title = view.title or name
+    if view.kind == "spectrum":
+        lam = arr.ravel() if arr.ndim != 2 else arr[0]
+        fit = fit_spectrum_exponent(lam)
+        exponent, fit_range = fit if fit is not None else (None, None)
+        return spectrum_spec(lam, exponent=exponent, fit_range=fit_range, title=title)
+    meta = run.array_meta(name)
+    axes = list(meta.get("axes", []))
+    labels = meta.get("labels", {}) if isinstance(meta.get("labels"), dict) else {}
+    row_labels = labels.get(axes[0]) if arr.ndim == 2 and axes else None
+    return curve_spec(
+        arr if arr.ndim <= 2 else arr.reshape(-1, arr.shape[-1]),
+        title=title,
+        x_label=view.x_label or (axes[-1] if axes else ""),
+        y_label=view.y_label,
+        labels=row_labels,
+    )
+
+
+def renderable_for_view(run: Run, view: View, name: str) -> Any:
+    """A Rich renderable of one array of ``run`` as ``view`` asks (for ``workbench show``)."""
+    if view.kind == "heatmap":
+        return array_heatmap(run, name, view)
+    if view.kind in ("spectrum", "curve"):
+        return PlotRenderable(array_plot_spec(run, name, view))
+    return Text(f"{view.kind} views are not drawn here: {name}")
+
+
+def _labels_for(labels: Any, n: int) -> list[str] | None:
+    if isinstance(labels, list) and len(labels) == n:
+        return [str(s) for s in labels]
+    return None
+
+
+def _read_fit(result: Any, n: int) -> tuple[float | None, tuple[int, int]]:
+    """Accept the measure's result as a number, a tuple or an object with ``alpha``."""
+    whole = (1, n)
+    with contextlib.suppress(TypeError, ValueError):
+        return float(result), whole
+    for attr in ("alpha", "exponent"):
+        if hasattr(result, attr):
+            lo = getattr(result, "k_min", getattr(result, "first_rank", 1))
+            hi = getattr(result, "k_max", getattr(result, "last_rank", n))
+            return float(getattr(result, attr)), (int(lo), int(hi))
+    if isinstance(result, tuple) and result:
+        return float(result[0]), whole
+    return None, whole
