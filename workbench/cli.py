@@ -59,10 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 class _NoTracebackFormatter(logging.Formatter):
     """Warnings on the terminal are one line each: no tracebacks."""
 
-    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's API name
+    def formatException(self, ei: Any) -> str:
         return ""
 
-    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+    def formatStack(self, stack_info: str) -> str:
         return ""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -225,9 +225,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from workbench.core.runner import run_lab
-
     from workbench.core.device import resolve_device
+    from workbench.core.runner import run_lab
 
     lab, config = _resolve_config(args)
     project = _project(args)
@@ -383,7 +382,8 @@ def _progress(quiet: bool) -> Iterator[tuple[Any, threading.Event]]:
                 task, completed=event.done, total=event.total, info=_info_text(event.info)
             )
         elif isinstance(event, StepFinished):
-            progress.update(task, completed=progress.tasks[0].total or 1, total=progress.tasks[0].total or 1)
+            done = progress.tasks[0].total or 1
+            progress.update(task, completed=done, total=done)
 
     try:
         with progress:

@@ -73,8 +73,8 @@ def _header(run: Run, info: dict[str, Any]) -> Table:
         ("steps done", ", ".join(info.get("steps_done", []))),
         (
             "versions",
-            f"workbench {info.get('workbench_version', '?')}, python {info.get('python_version', '?')}"
-            f", torch {info.get('torch_version', '?')}",
+            f"workbench {info.get('workbench_version', '?')}, "
+            f"python {info.get('python_version', '?')}, torch {info.get('torch_version', '?')}",
         ),
         ("folder", str(run.path)),
     ]
@@ -146,5 +146,6 @@ def _plots(run: Run) -> list[Any]:
             continue
         for name in fnmatch.filter(names, view.source):
             with contextlib.suppress(Exception):
-                out.append(Group(Text(f"{view.title}: {name}", style="bold"), renderable_for_view(run, view, name)))
+                title = Text(f"{view.title}: {name}", style="bold")
+                out.append(Group(title, renderable_for_view(run, view, name)))
     return out

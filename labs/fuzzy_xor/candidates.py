@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from workbench_labs.fuzzy_xor.fuzzy import BOOLEAN_FUNCTIONS, BinaryFunction
-from workbench_labs.fuzzy_xor.references import ReferenceNetwork
+
+from .fuzzy import BOOLEAN_FUNCTIONS, BinaryFunction
+from .references import ReferenceNetwork
 
 __all__ = [
     "CandidateLibrary",

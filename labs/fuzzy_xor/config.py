@@ -45,7 +45,8 @@ class FuzzyXorConfig:
         ge=0,
     )
     fit_threshold: float = option(
-        0.9, help="minimum score (harmonic mean of coverage and purity) to follow a construction",
+        0.9,
+        help="minimum score (harmonic mean of coverage and purity) to follow a construction",
         ge=0,
         le=1,
     )

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from workbench_labs.fuzzy_xor.matching import CONSTANT_RTOL, constant_neurons
-from workbench_labs.fuzzy_xor.neurons import hidden_activations
-from workbench_labs.fuzzy_xor.references import ReferenceNetwork
+
+from .matching import CONSTANT_RTOL, constant_neurons
+from .neurons import hidden_activations
+from .references import ReferenceNetwork
 
 __all__ = [
     "MaximisingInputs",

@@ -42,7 +42,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from workbench_labs.fuzzy_xor.fuzzy import (
+
+from workbench.core.ensemble import EnsembleMLP
+
+from .fuzzy import (
     BinaryFunction,
     bounded_difference,
     fuzzy_and,
@@ -51,8 +54,6 @@ from workbench_labs.fuzzy_xor.fuzzy import (
     lukasiewicz_and,
     lukasiewicz_nor,
 )
-
-from workbench.core.ensemble import EnsembleMLP
 
 __all__ = [
     "Layer",

@@ -40,8 +40,9 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import pdist
 from torch import Tensor
-from workbench_labs.fuzzy_xor.matching import affine_r2, affine_span_r2
-from workbench_labs.fuzzy_xor.references import ReferenceNetwork
+
+from .matching import affine_r2, affine_span_r2
+from .references import ReferenceNetwork
 
 __all__ = [
     "NONE",
@@ -137,20 +138,30 @@ def construction_signatures(
 
 
 def informative_neurons(
-    acts: Tensor, points: Tensor, constant: Tensor, *, affine_threshold: float
+    constant: Tensor,
+    affine_span: Tensor,
+    ablation_effect: Tensor,
+    *,
+    affine_threshold: float,
+    relevance: float,
 ) -> Tensor:
-    """Neurons that carry a nonlinear feature: neither constant nor (nearly) affine.
+    """Neurons that carry a nonlinear feature the network uses.
+
+    A neuron is informative when it is not constant, not (nearly) affine in (a, b),
+    and replacing it by its mean changes the output by at least ``relevance``.
 
     Args:
-        acts: (seed, n_points, n_units) activations on the grid.
-        points: (n_points, 2) the grid.
         constant: (seed, n_units) bool, from :func:`~.matching.constant_neurons`.
+        affine_span: (seed, n_units) affine-span R², from :func:`~.matching.affine_span_r2`.
+        ablation_effect: (seed, n_units), from :func:`~.neurons.ablation_effect`.
         affine_threshold: Neurons with affine-span R² ≥ this are affine.
+        relevance: Neurons with a smaller mean-ablation effect are unused.
 
     Returns:
         (seed, n_units) bool.
     """
-    return ~constant & (affine_span_r2(acts, points) < affine_threshold)
+    effect = ablation_effect.to(affine_span.device)
+    return ~constant & (affine_span < affine_threshold) & (effect >= relevance)
 
 
 def score_strategies(

@@ -200,7 +200,10 @@ def test_frozen_rows_are_left_bit_for_bit_even_with_nan_gradients(make) -> None:
     params = torch.randn(3, 6, generator=torch.Generator().manual_seed(3))
     opt = make(params)
     opt.step(torch.randn(3, 6), torch.ones(3, dtype=torch.bool))
-    state_before = {k: v.clone() for k, v in vars(opt).items() if isinstance(v, torch.Tensor)}
+    state_before = {
+        k: v.clone() for k, v in vars(opt).items() if isinstance(v, torch.Tensor) and v.ndim == 2
+    }
+    assert "params" in state_before and len(state_before) >= 2  # params and moments
     grad = torch.randn(3, 6)
     grad[1] = float("nan")
     grad[2, 0] = float("inf")
@@ -279,8 +282,8 @@ def test_a_diverging_seed_is_flagged_and_frozen_while_others_train(poison: float
     clean = init_ensemble(config, [0, 1, 3], N_BITS, 1)
     result = train_ensemble(model, x, y, config)
     train_ensemble(clean, x, y, config)
-    assert result.diverged.tolist() == [False, True, False, False]
-    assert result.steps_trained.tolist() == [60, 0, 60, 60]
+    assert result.diverged.tolist() == [False, False, True, False]
+    assert result.steps_trained.tolist() == [60, 60, 0, 60]
     torch.testing.assert_close(model.params[2], poisoned, equal_nan=True, rtol=0, atol=0)
     torch.testing.assert_close(model.params[[0, 1, 3]], clean.params, rtol=1e-5, atol=1e-6)
     assert np.isfinite(result.final_loss[[0, 1, 3]]).all()

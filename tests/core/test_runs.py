@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,17 @@ def test_running_run_with_a_dead_process_reads_as_interrupted(project: Project) 
                           capture_output=True, text=True, check=True)  # fmt: skip
     writer.update_info(pid=int(proc.stdout))
     assert Run(writer.path).status == "interrupted"
-    writer.update_info(pid=os.getpid(), host="another-machine")
+    writer.close()
+
+
+def test_run_on_another_host_is_judged_by_its_heartbeat(project: Project) -> None:
+    """A project on a shared file system: we cannot see the other machine's processes."""
+    writer = project.create_run(lab="counting", config={}, device="cpu", seeds=(0, 1))
+    writer.update_info(host="another-machine")
+    writer.heartbeat()
+    assert Run(writer.path).status == "running"
+    stale = time.time() - 3600
+    os.utime(writer.path / "heartbeat", (stale, stale))
     assert Run(writer.path).status == "interrupted"
     writer.close()
 

@@ -61,6 +61,10 @@ class BatchedSGD:
         self.lr = lr
         self.momentum = momentum
         self.buffer = torch.zeros_like(params) if momentum > 0 else None
+        # μ and 1 as tensors of the parameters' dtype (a Python float in torch.where
+        # would be rounded to the default dtype first).
+        self._momentum = torch.tensor(momentum, dtype=params.dtype, device=params.device)
+        self._one = torch.ones((), dtype=params.dtype, device=params.device)
 
     def step(self, grad: Tensor, active: Tensor) -> None:
         """See :meth:`BatchedOptimizer.step`."""
@@ -70,7 +74,7 @@ class BatchedSGD:
         if self.buffer is not None:
             # m ← μ m + g; a zero gradient and factor 1 leave a frozen row unchanged.
             # On the first step m = 0, so m = g exactly as torch.optim.SGD sets it.
-            factor = torch.where(row, self.momentum, 1.0).to(self.params.dtype)
+            factor = torch.where(row, self._momentum, self._one)
             self.buffer.mul_(factor).add_(grad)
             direction = self.buffer
         self.params.copy_(torch.where(row, self.params - self.lr * direction, self.params))

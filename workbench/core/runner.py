@@ -28,7 +28,7 @@ from workbench.core.lab import (
     seeds_of,
 )
 from workbench.core.registry import load_lab
-from workbench.core.runs import Project, Run
+from workbench.core.runs import Project, Run, RunWriter
 
 __all__ = ["RunFailedError", "rerun", "run_lab"]
 
@@ -84,6 +84,37 @@ def run_lab(
         config=config, device=torch_device, run=writer, on_event=on_event, cancel=cancel
     )
     log.info("run %s of lab %s started on %s", writer.id, lab.name, torch_device)
+    with _Heartbeat(writer):
+        return _run_steps(lab, ctx, writer)
+
+
+class _Heartbeat:
+    """Touches the run's heartbeat file every few seconds from a daemon thread."""
+
+    interval = 5.0
+
+    def __init__(self, writer: RunWriter) -> None:
+        self._writer = writer
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="workbench-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self._writer.heartbeat()
+            except OSError:  # the folder may be gone (deleted by the user); stop quietly
+                return
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+
+
+def _run_steps(lab: Lab[Any], ctx: RunContext, writer: RunWriter) -> Run:
     try:
         for index, step in enumerate(lab.steps):
             ctx.check_cancelled()

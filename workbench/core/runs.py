@@ -73,6 +73,7 @@ ARRAYS_DIR = "arrays"
 ARRAYS_INDEX = "index.toml"
 CHECKPOINTS_DIR = "checkpoints"
 LOG_FILE = "log.txt"
+HEARTBEAT_FILE = "heartbeat"
 STATUSES = ("running", "completed", "failed", "interrupted")
 
 _ID_RE = re.compile(r"^\d{8}-\d{6}-\d{3}-[0-9a-f]{4,}$")
@@ -327,7 +328,7 @@ class Run:
         A run recorded as ``running`` whose process has gone (killed, crashed,
         machine rebooted) is reported as ``interrupted``.
         """
-        return effective_status(self.info)
+        return effective_status(self.info, self.path)
 
     @property
     def steps_done(self) -> list[str]:
@@ -473,19 +474,26 @@ def records_to_columns(records: Sequence[Mapping[str, Any]]) -> dict[str, np.nda
     return columns
 
 
-def effective_status(info: Mapping[str, Any]) -> str:
+def effective_status(info: Mapping[str, Any], run_path: Path | None = None) -> str:
     """The status a reader should report: ``running`` only while the process lives."""
     status = str(info.get("status", "interrupted"))
     if status != "running":
         return status
-    return "running" if _process_alive(info) else "interrupted"
+    return "running" if _process_alive(info, run_path) else "interrupted"
 
 
-def _process_alive(info: Mapping[str, Any]) -> bool:
+#: A run on another host (a project on a shared file system) counts as alive while
+#: its heartbeat is younger than this many seconds; the runner beats every few seconds.
+HEARTBEAT_TIMEOUT = 60.0
+
+
+def _process_alive(info: Mapping[str, Any], run_path: Path | None = None) -> bool:
     pid = info.get("pid")
-    if not isinstance(pid, int) or info.get("host") != socket.gethostname():
-        # A run copied from another machine cannot be running here.
+    if not isinstance(pid, int):
         return False
+    if info.get("host") != socket.gethostname():
+        # We cannot see another machine's processes; trust a fresh heartbeat only.
+        return run_path is not None and _heartbeat_age(run_path) < HEARTBEAT_TIMEOUT
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -499,6 +507,15 @@ def _process_alive(info: Mapping[str, Any]) -> bool:
         if now_started is not None and now_started != started:
             return False
     return _not_zombie(pid)
+
+
+def _heartbeat_age(run_path: Path) -> float:
+    import time
+
+    try:
+        return time.time() - (run_path / HEARTBEAT_FILE).stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def process_start_ticks(pid: int) -> int | None:
@@ -591,6 +608,7 @@ class RunWriter(Run):
         document = {"run": run_table, "config": dict(config), "results": {}}
         atomic_write_toml(path / RUN_FILE, document)
         writer = cls(path, document)
+        writer.heartbeat()
         writer._attach_log()
         return writer
 
@@ -622,6 +640,10 @@ class RunWriter(Run):
         """Record that a lab step finished."""
         self._doc["run"]["steps_done"] = [*self._doc["run"]["steps_done"], key]
         self._flush_document()
+
+    def heartbeat(self) -> None:
+        """Touch the heartbeat file: readers on other hosts see the run is alive."""
+        (self.path / HEARTBEAT_FILE).touch()
 
     def finish(self, status: str, error: str | None = None) -> None:
         """Set the final status and close files. Safe to call once."""
@@ -736,7 +758,7 @@ class RunWriter(Run):
     def write_text(self, name: str, text: str) -> None:
         """Write a text file (e.g. ``summary.md``) into the run folder atomically."""
         _check_name(name)
-        if name in (RUN_FILE, METRICS_FILE, PROGRESS_FILE, LOG_FILE):
+        if name in (RUN_FILE, METRICS_FILE, PROGRESS_FILE, LOG_FILE, HEARTBEAT_FILE):
             raise ValueError(f"{name!r} is reserved for the run folder itself")
         atomic_write_text(self.path / name, text)
 

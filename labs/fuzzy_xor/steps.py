@@ -1,0 +1,554 @@
+"""The steps of the fuzzy-XOR lab, on the lab contract.
+
+Each step reads what earlier steps left in ``ctx.state``, computes on ``ctx.device``,
+and writes arrays, results and Markdown through ``ctx``. Every neuron axis follows
+:func:`~workbench_labs.fuzzy_xor.neurons.neuron_names` (``L1.0``, ``L1.1``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from workbench.core.ensemble import (
+    EnsembleMLP,
+    TrainConfig,
+    TrainProgress,
+    init_ensemble,
+    train_ensemble,
+)
+from workbench.core.lab import RunContext
+
+from .candidates import build_candidate_library, candidate_functions
+from .config import FuzzyXorConfig
+from .fuzzy import fuzzy_xor, unit_square_grid
+from .matching import affine_span_r2, match_neurons
+from .maximisation import (
+    distinct_reference_units,
+    maximise_activations,
+    reference_unit_activations,
+    response_matrix,
+)
+from .neurons import ablation_effect, hidden_activations, neuron_names
+from .references import ReferenceNetwork, reference_networks
+from .report import (
+    matches_markdown,
+    references_markdown,
+    summary_markdown,
+)
+from .strategies import (
+    NONE,
+    UNCONVERGED,
+    classify_strategies,
+    cluster_profiles,
+    construction_signatures,
+    informative_neurons,
+    match_profiles,
+    score_strategies,
+    strategy_counts,
+    strategy_names,
+)
+
+__all__ = ["match", "maximise", "references", "strategies", "train"]
+
+#: Largest tolerated |reference − XOR| in float64, a few ulps of values in [0, 1].
+EXACT_TOL = 1e-12
+#: R² at or above which a neuron counts as matched to its best candidate.
+MATCHED_R2 = 0.99
+#: Random points (besides the grid) on which the references are checked.
+N_CHECK_POINTS = 10_000
+
+
+def _config(ctx: RunContext) -> FuzzyXorConfig:
+    config: FuzzyXorConfig = ctx.config
+    return config
+
+
+def _grid(ctx: RunContext, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    return unit_square_grid(_config(ctx).grid, dtype=dtype, device=ctx.device)
+
+
+# --- step 1 ---------------------------------------------------------------------------------
+
+
+def train(ctx: RunContext) -> None:
+    """Train the ensemble on fuzzy XOR and evaluate every network on the grid."""
+    cfg = _config(ctx)
+    # 1. Training data: uniform on the unit square, from the data seed alone.
+    data_gen = torch.Generator().manual_seed(cfg.data_seed)
+    x = torch.rand(cfg.samples, 2, generator=data_gen, dtype=torch.float64)
+    y = fuzzy_xor(x[:, 0], x[:, 1]).unsqueeze(1)  # (samples, 1)
+
+    # 2. One batched ensemble, one generator per seed (init_ensemble).
+    train_config = TrainConfig(
+        widths=cfg.widths,
+        activation="relu",
+        optimizer="adam",
+        lr=cfg.lr,
+        steps=cfg.steps,
+        batch_size=cfg.batch_size or None,
+        loss="mse",
+        log_every=cfg.log_every,
+        data_seed=cfg.data_seed,
+    )
+    seeds = range(cfg.seed, cfg.seed + cfg.seeds)
+    model = init_ensemble(train_config, seeds, d_in=2, d_out=1, device=ctx.device)
+
+    def report(progress: TrainProgress) -> None:
+        ctx.log_metrics(
+            {"step": progress.step, "seed": seed, "loss": float(loss)}
+            for seed, loss in zip(model.seeds, progress.loss, strict=True)
+        )
+        ctx.progress(
+            progress.step,
+            progress.total_steps,
+            loss=float(np.nanmedian(progress.loss)) if progress.loss.size else None,
+            diverged=int(progress.diverged.sum()),
+            steps_per_second=round(progress.steps_per_second, 1),
+        )
+
+    result = train_ensemble(
+        model, x.to(ctx.device), y.to(ctx.device), train_config, callback=report
+    )
+
+    # 3. Evaluate on the dense grid: a network has learned XOR if its grid MSE is small.
+    grid = _grid(ctx, model.dtype)
+    with torch.no_grad():
+        output = model(grid)[:, :, 0]  # (seed, grid²)
+    target = fuzzy_xor(grid[:, 0], grid[:, 1])
+    grid_mse = (output - target).double().pow(2).mean(dim=1).cpu().numpy()
+    converged = (grid_mse < cfg.converged_mse) & ~result.diverged
+
+    ctx.save_checkpoint("ensemble", model.state_dict())
+    ctx.save_array(
+        "train/loss_history",
+        result.loss_history.T,
+        axes=("seed", "report"),
+        description="training loss of every network at every progress report",
+    )
+    ctx.save_array(
+        "train/loss_median",
+        np.nanmedian(result.loss_history, axis=1),
+        axes=("report",),
+        description="median training loss over the networks at every progress report",
+    )
+    ctx.save_array("train/report_steps", result.history_steps, axes=("report",))
+    ctx.save_array("train/grid_mse", grid_mse, axes=("seed",), description="MSE on the grid")
+    ctx.save_array("train/converged", converged.astype(np.int8), axes=("seed",))
+    ctx.set_results(
+        {
+            "train/converged/count": int(converged.sum()),
+            "train/converged/fraction": float(converged.mean()),
+            "train/diverged/count": int(result.diverged.sum()),
+            "train/grid_mse/median": float(np.nanmedian(grid_mse)),
+            "train/seconds": float(result.seconds),
+        }
+    )
+    ctx.state.update(model=model, converged=converged)
+
+
+# --- step 2 ---------------------------------------------------------------------------------
+
+
+def references(ctx: RunContext) -> None:
+    """Build the hand-coded constructions and check that each computes XOR exactly."""
+    cfg = _config(ctx)
+    refs = reference_networks()
+    check_gen = torch.Generator().manual_seed(cfg.data_seed)
+    points = torch.cat(
+        [
+            unit_square_grid(cfg.grid),
+            torch.rand(N_CHECK_POINTS, 2, generator=check_gen, dtype=torch.float64),
+        ]
+    ).to(ctx.device)
+    errors = [reference_error(net, points) for net in refs]
+    for net, error in zip(refs, errors, strict=True):
+        if not error <= EXACT_TOL:
+            raise RuntimeError(
+                f"reference construction {net.name!r} is not exact: max |error| = {error:.3g} "
+                f"> {EXACT_TOL:g}; the construction is wrong"
+            )
+    ctx.set_results(
+        {
+            "reference/count": len(refs),
+            "reference/max_error": max(errors),
+            **{f"reference/{net.name}/max_error": e for net, e in zip(refs, errors, strict=True)},
+        }
+    )
+    ctx.write_text("references.md", references_markdown(refs, errors))
+    ctx.state["references"] = refs
+
+
+def reference_error(net: ReferenceNetwork, points: torch.Tensor) -> float:
+    """Largest |output − XOR| and |neuron − its closed form| of a construction, in float64.
+
+    Args:
+        net: The construction.
+        points: (n, 2) float64 points of the unit square.
+    """
+    model = net.model().to(points.device)
+    a, b = points[:, 0], points[:, 1]
+    with torch.no_grad():
+        error = (model(points)[0, :, 0] - fuzzy_xor(a, b)).abs().max()
+        acts = hidden_activations(model, points)[0]  # (n, n_hidden)
+        closed = torch.stack([n.function(a, b) for n in net.hidden_neurons], dim=1)
+        error = torch.maximum(error, (acts - closed).abs().max())
+    return float(error)
+
+
+# --- step 3 ---------------------------------------------------------------------------------
+
+
+def match(ctx: RunContext) -> None:
+    """Match every trained neuron to the candidate functions by affine-fit R²."""
+    cfg = _config(ctx)
+    model: EnsembleMLP = ctx.state["model"]
+    refs: tuple[ReferenceNetwork, ...] = ctx.state["references"]
+    converged: np.ndarray[Any, Any] = ctx.state["converged"]
+    grid = _grid(ctx)
+    library = build_candidate_library(candidate_functions(refs), grid)
+    names = neuron_names(model.sizes)
+
+    # 1. Activations on the grid and the R² of every neuron against every candidate.
+    acts = hidden_activations(model, grid.to(model.dtype))  # (seed, grid², n_hidden)
+    matches = match_neurons(acts, library.values, top_k=cfg.top_k)
+    # 2. Which neurons carry a nonlinear feature the network uses.
+    affine = affine_span_r2(acts, grid)
+    effect = ablation_effect(model, grid.to(model.dtype))
+    informative = informative_neurons(
+        matches.constant,
+        affine,
+        effect,
+        affine_threshold=cfg.affine_threshold,
+        relevance=cfg.relevance,
+    )
+    profiles = match_profiles(matches.r2, informative)
+
+    status = np.full(informative.shape, "informative", dtype="<U11")
+    status[(effect < cfg.relevance).cpu().numpy()] = "unused"
+    status[(affine >= cfg.affine_threshold).cpu().numpy()] = "affine"
+    status[matches.constant.cpu().numpy()] = "constant"
+
+    inf = informative.cpu().numpy()
+    best_r2 = matches.top_r2[:, :, 0].cpu().numpy()
+    best_index = matches.top_index[:, :, 0].cpu().numpy()
+    used = inf & converged[:, None]  # informative neurons of networks that learned XOR
+    counts = np.bincount(best_index[used], minlength=len(library))
+
+    neuron_labels = {"neuron": names, "candidate": list(library.names)}
+    ctx.save_array(
+        "match/r2",
+        matches.r2.cpu().numpy(),
+        axes=("seed", "neuron", "candidate"),
+        labels=neuron_labels,
+        description="R² of the best affine fit of each neuron to each candidate",
+    )
+    ctx.save_array(
+        "match/top_index",
+        matches.top_index.cpu().numpy(),
+        axes=("seed", "neuron", "rank"),
+        labels={"neuron": names},
+        description="best candidates per neuron (indices into the candidate axis of match/r2)",
+    )
+    ctx.save_array(
+        "match/top_r2",
+        matches.top_r2.cpu().numpy(),
+        axes=("seed", "neuron", "rank"),
+        labels={"neuron": names},
+        description="R² of the best candidates per neuron",
+    )
+    ctx.save_array("match/best_r2", best_r2, axes=("seed", "neuron"), labels={"neuron": names})
+    ctx.save_array(
+        "match/affine_r2",
+        affine.cpu().numpy(),
+        axes=("seed", "neuron"),
+        labels={"neuron": names},
+        description="R² of the best fit w_a·a + w_b·b + c: 1 for an affine neuron",
+    )
+    ctx.save_array(
+        "match/ablation_effect",
+        effect.cpu().numpy(),
+        axes=("seed", "neuron"),
+        labels={"neuron": names},
+        description="RMS output change when the neuron is replaced by its grid mean",
+    )
+    ctx.save_array(
+        "match/informative", inf.astype(np.int8), axes=("seed", "neuron"), labels={"neuron": names}
+    )
+    ctx.save_array(
+        "match/profile",
+        profiles,
+        axes=("seed", "candidate"),
+        labels={"candidate": list(library.names)},
+        description="best R² of each candidate over each network's informative neurons",
+    )
+    ctx.save_array(
+        "match/best_candidate_count",
+        counts,
+        axes=("candidate",),
+        labels={"candidate": list(library.names)},
+        description="informative neurons of converged networks whose best match is each candidate",
+    )
+    n_used = int(used.sum())
+    ctx.set_results(
+        {
+            "match/candidates": len(library),
+            "match/neurons/total": int(status.size),
+            "match/neurons/constant": int((status == "constant").sum()),
+            "match/neurons/affine": int((status == "affine").sum()),
+            "match/neurons/unused": int((status == "unused").sum()),
+            "match/neurons/informative": int(inf.sum()),
+            "match/mean_best_r2": float(best_r2[used].mean()) if n_used else float("nan"),
+            "match/matched/fraction": (
+                float((best_r2[used] >= MATCHED_R2).mean()) if n_used else float("nan")
+            ),
+        }
+    )
+    ctx.state.update(
+        library=library,
+        grid_acts=acts,
+        matches=matches,
+        informative=informative,
+        profiles=profiles,
+        status=status,
+    )
+
+
+# --- step 4 ---------------------------------------------------------------------------------
+
+
+def maximise(ctx: RunContext) -> None:
+    """Find inputs that maximise each reference neuron and record which trained neurons respond."""
+    cfg = _config(ctx)
+    model: EnsembleMLP = ctx.state["model"]
+    refs: tuple[ReferenceNetwork, ...] = ctx.state["references"]
+    acts: torch.Tensor = ctx.state["grid_acts"]
+    informative: torch.Tensor = ctx.state["informative"]
+
+    # 1. Batched projected gradient ascent on every distinct reference neuron.
+    units = distinct_reference_units(refs)
+    generator = torch.Generator(device=ctx.device).manual_seed(cfg.data_seed)
+    found = maximise_activations(
+        reference_unit_activations(refs, units),
+        len(units.labels),
+        restarts=cfg.restarts,
+        steps=cfg.ascent_steps,
+        step_size=cfg.ascent_step_size,
+        keep_tol=cfg.keep_tol,
+        generator=generator,
+        device=ctx.device,
+    )
+    # 2. Feed the maximisers to every trained network at once.
+    n_ref, n_restarts, _ = found.points.shape
+    flat = found.points.reshape(-1, 2).to(model.dtype)
+    at_max = hidden_activations(model, flat)  # (seed, n_ref·restarts, n_hidden)
+    at_max = at_max.reshape(model.n_seeds, n_ref, n_restarts, -1)
+    response = response_matrix(at_max, found.keep, acts)  # (seed, n_ref, n_hidden)
+    responds = (response >= cfg.response_z) & informative.unsqueeze(1)
+
+    names = neuron_names(model.sizes)
+    labels = list(units.labels)
+    response_np = response.cpu().numpy()
+    ctx.save_array(
+        "maximise/points",
+        found.points.cpu().numpy(),
+        axes=("reference", "restart", "input"),
+        labels={"reference": labels, "input": ["a", "b"]},
+        description="final inputs of gradient ascent on each reference neuron",
+    )
+    ctx.save_array(
+        "maximise/keep",
+        found.keep.cpu().numpy().astype(np.int8),
+        axes=("reference", "restart"),
+        labels={"reference": labels},
+        description="1 where the start reached the best activation (within keep_tol)",
+    )
+    ctx.save_array(
+        "maximise/response",
+        response_np,
+        axes=("seed", "reference", "neuron"),
+        labels={"reference": labels, "neuron": names},
+        description="z-score of each trained neuron at each reference neuron's maximisers",
+    )
+    flat_columns = [f"{seed}:{name}" for seed in model.seeds for name in names]
+    ctx.save_array(
+        "maximise/response_matrix",
+        response_np.transpose(1, 0, 2).reshape(n_ref, -1),
+        axes=("reference", "trained"),
+        labels={"reference": labels, "trained": flat_columns},
+        description="reference neuron × trained neuron (seed:neuron) response, z-score",
+    )
+    strongest = response.max(dim=2).values  # (seed, n_ref)
+    ctx.save_array(
+        "maximise/strongest_response",
+        strongest.cpu().numpy().T,
+        axes=("reference", "seed"),
+        labels={"reference": labels},
+        description="largest response over each network's neurons, z-score",
+    )
+    n_informative = informative.sum(dim=1).clamp_min(1).unsqueeze(1)  # (seed, 1)
+    fraction = (responds.sum(dim=2) / n_informative).mean(dim=0)  # (n_ref,)
+    ctx.save_array(
+        "maximise/responding_fraction",
+        fraction.cpu().numpy(),
+        axes=("reference",),
+        labels={"reference": labels},
+        description="mean fraction of informative trained neurons with z ≥ response_z",
+    )
+    ctx.set_results(
+        {
+            "maximise/reference_neurons": n_ref,
+            "maximise/best_activation/min": float(found.best.min()),
+            "maximise/agreement": _agreement(ctx, units.labels, response, informative),
+        }
+    )
+
+
+def _agreement(
+    ctx: RunContext, labels: tuple[str, ...], response: torch.Tensor, informative: torch.Tensor
+) -> float:
+    """Do matching and maximisation agree? The fraction of well-matched neurons that respond.
+
+    A trained neuron whose best candidate (R² ≥ 0.99) is a reference-neuron function
+    should respond (z ≥ response_z) to that reference neuron's maximisers.
+    """
+    library = ctx.state["library"]
+    matches = ctx.state["matches"]
+    row_of = {library.index(label): row for row, label in enumerate(labels)}
+    best = matches.top_index[:, :, 0].cpu().numpy()
+    best_r2 = matches.top_r2[:, :, 0].cpu().numpy()
+    inf = informative.cpu().numpy()
+    resp = response.cpu().numpy()
+    hits = []
+    for s, u in zip(*np.nonzero(inf & (best_r2 >= MATCHED_R2)), strict=True):
+        reference_row = row_of.get(int(best[s, u]))
+        if reference_row is not None:
+            hits.append(resp[s, reference_row, u] >= _config(ctx).response_z)
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+# --- step 5 ---------------------------------------------------------------------------------
+
+
+def strategies(ctx: RunContext) -> None:
+    """Assign each network its closest construction, cluster the ensemble and count."""
+    cfg = _config(ctx)
+    model: EnsembleMLP = ctx.state["model"]
+    refs: tuple[ReferenceNetwork, ...] = ctx.state["references"]
+    converged: np.ndarray[Any, Any] = ctx.state["converged"]
+    acts: torch.Tensor = ctx.state["grid_acts"]
+    informative: torch.Tensor = ctx.state["informative"]
+    profiles: np.ndarray[Any, Any] = ctx.state["profiles"]
+    library = ctx.state["library"]
+    grid = _grid(ctx)
+
+    # 1. Score every network against every construction; label by the best.
+    signatures = construction_signatures(refs, grid)
+    scores = score_strategies(acts, informative, signatures)
+    codes = classify_strategies(scores, converged, threshold=cfg.fit_threshold)
+    labels = strategy_names(codes, scores.names)
+    counts = strategy_counts(codes, scores.names)
+    # 2. Cluster the converged networks by their match profiles.
+    clusters = cluster_profiles(profiles, converged, max_distance=cfg.cluster_distance)
+    n_clusters = int(clusters.max())
+    columns = [*scores.names, NONE]
+    cross = np.zeros((n_clusters, len(columns)), dtype=np.int64)
+    for cluster, label in zip(clusters, labels, strict=True):
+        if cluster > 0:
+            cross[cluster - 1, columns.index(label)] += 1
+    cluster_profile = (
+        np.stack([profiles[clusters == k].mean(axis=0) for k in range(1, n_clusters + 1)])
+        if n_clusters
+        else np.zeros((0, len(library)))
+    )
+
+    construction_axis = {"construction": list(scores.names)}
+    for name, array, text in (
+        ("score", scores.score, "harmonic mean of coverage and purity"),
+        ("coverage", scores.coverage, "mean R² of the best one-to-one assignment"),
+        ("purity", scores.purity, "mean best R² of the informative neurons"),
+    ):
+        ctx.save_array(
+            f"strategy/{name}",
+            array,
+            axes=("seed", "construction"),
+            labels=construction_axis,
+            description=text,
+        )
+    ctx.save_array(
+        "strategy/label",
+        codes,
+        axes=("seed",),
+        description="construction index, -1 none, -2 unconverged",
+    )
+    ctx.save_array("strategy/cluster", clusters, axes=("seed",), description="0: not converged")
+    ctx.save_array(
+        "strategy/cluster_by_strategy",
+        cross,
+        axes=("cluster", "strategy"),
+        labels={"cluster": [str(k) for k in range(1, n_clusters + 1)], "strategy": columns},
+        description="networks per profile cluster and strategy",
+    )
+    ctx.save_array(
+        "strategy/cluster_profile",
+        cluster_profile,
+        axes=("cluster", "candidate"),
+        labels={
+            "cluster": [str(k) for k in range(1, n_clusters + 1)],
+            "candidate": list(library.names),
+        },
+        description="mean match profile of each cluster",
+    )
+    n_converged = int(converged.sum())
+    best_scores = scores.score.max(axis=1)[converged]
+    results: dict[str, float | int | str] = {
+        f"strategy/{name}/count": count for name, count in counts.items()
+    }
+    results.update(
+        {
+            "strategy/distinct": sum(
+                1 for k, v in counts.items() if v > 0 and k not in (NONE, UNCONVERGED)
+            ),
+            "strategy/clusters": n_clusters,
+            "strategy/score/median": (
+                float(np.median(best_scores)) if best_scores.size else float("nan")
+            ),
+        }
+    )
+    if n_converged:
+        found = [k for k in counts if k != UNCONVERGED]
+        results["strategy/most_common"] = max(found, key=lambda k: counts[k])
+    ctx.set_results(results)
+
+    status = ctx.state["status"]
+    matches = ctx.state["matches"]
+    ctx.write_text(
+        "matches.md",
+        matches_markdown(
+            list(model.seeds),
+            neuron_names(model.sizes),
+            list(library.names),
+            matches.top_index.cpu().numpy(),
+            matches.top_r2.cpu().numpy(),
+            status,
+            labels,
+        ),
+    )
+    ctx.write_text(
+        "summary.md",
+        summary_markdown(
+            n_seeds=model.n_seeds,
+            widths=cfg.widths,
+            steps=cfg.steps,
+            converged=n_converged,
+            counts=counts,
+            fit_threshold=cfg.fit_threshold,
+            cluster_sizes=[int(row.sum()) for row in cross],
+            cluster_strategies=[columns[int(row.argmax())] for row in cross],
+            cluster_functions=[
+                [library.names[i] for i in np.flatnonzero(p >= MATCHED_R2)] for p in cluster_profile
+            ],
+        ),
+    )
