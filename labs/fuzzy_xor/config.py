@@ -17,7 +17,7 @@ class FuzzyXorConfig:
     seeds: int = option(100, help="networks in the ensemble", unit="networks", ge=1, le=100_000)
     seed: int = option(0, help="first seed; network k is initialised from seed + k", ge=0)
     widths: tuple[int, ...] = option(
-        (8,), help="hidden-layer widths of every network", unit="units", ge=1, le=1024, min_len=1
+        (16,), help="hidden-layer widths of every network", unit="units", ge=1, le=1024, min_len=1
     )
     steps: int = option(3000, help="Adam steps", unit="steps", ge=0)
     lr: float = option(1e-2, help="Adam learning rate", gt=0, le=10)

@@ -177,7 +177,7 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CheckpointLoadError, match="does not exist"):
         load_pretrained(tmp_path / "nowhere", "cpu")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(CheckpointLoadError, match="no config.json"):
+    with pytest.raises(CheckpointLoadError, match=r"no config\.json"):
         load_pretrained(tmp_path / "empty", "cpu")
 
 
