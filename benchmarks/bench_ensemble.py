@@ -81,7 +81,9 @@ def time_plain(
     return (time.perf_counter() - start) / (len(nets) * steps), nets
 
 
-def time_batched(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> float:
+def time_batched(
+    model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig
+) -> float:
     """Seconds per batched step (every seed advances one step)."""
     _sync(x.device)
     start = time.perf_counter()

@@ -16,6 +16,11 @@ from .strategies import NONE, UNCONVERGED
 __all__ = ["matches_markdown", "references_markdown", "summary_markdown"]
 
 
+def _cell(text: str) -> str:
+    """Escape a Markdown table cell: labels such as |a − b| contain the column bar."""
+    return text.replace("|", "\\|")
+
+
 def references_markdown(references: Sequence[ReferenceNetwork], errors: Sequence[float]) -> str:
     """One section per construction: formula, widths, and every neuron's function.
 
@@ -44,7 +49,9 @@ def references_markdown(references: Sequence[ReferenceNetwork], errors: Sequence
         ]
         for layer, neurons in enumerate(net.neurons, 1):
             for unit, neuron in enumerate(neurons):
-                lines.append(f"| L{layer}.{unit} | {neuron.label} | {neuron.wiring} |")
+                lines.append(
+                    f"| L{layer}.{unit} | {_cell(neuron.label)} | {_cell(neuron.wiring)} |"
+                )
         lines.append("")
     return "\n".join(lines)
 
@@ -88,7 +95,7 @@ def matches_markdown(
             if status[s, u] == "constant":
                 continue
             best = ", ".join(
-                f"{candidate_names[int(i)]} ({float(r):.3f})"
+                f"{_cell(candidate_names[int(i)])} ({float(r):.3f})"
                 for i, r in zip(top_index[s, u], top_r2[s, u], strict=True)
             )
             lines.append(f"| {name} | {status[s, u]} | {best} |")
@@ -104,9 +111,11 @@ def summary_markdown(
     converged: int,
     counts: Mapping[str, int],
     fit_threshold: float,
+    too_deep: Sequence[str],
     cluster_sizes: Sequence[int],
     cluster_strategies: Sequence[str],
     cluster_functions: Sequence[Sequence[str]],
+    cluster_agreement: float,
 ) -> str:
     """The lab's conclusion in words: how many strategies, how often, and the clusters.
 
@@ -117,13 +126,17 @@ def summary_markdown(
         converged: Networks that learned XOR.
         counts: Networks per strategy, including ``none`` and ``unconverged``.
         fit_threshold: The score a network needs to follow a construction.
+        too_deep: Constructions with more hidden layers than the trained networks.
         cluster_sizes: Size of each profile cluster (largest first).
         cluster_strategies: Most common strategy in each cluster.
         cluster_functions: Candidate functions found in (nearly) every network of
             each cluster.
+        cluster_agreement: Fraction of clustered networks whose strategy is their
+            cluster's most common one.
     """
     widths_text = ", ".join(str(w) for w in widths)
     found = {k: v for k, v in counts.items() if k not in (NONE, UNCONVERGED) and v > 0}
+    unused = [k for k, v in counts.items() if k not in (NONE, UNCONVERGED) and v == 0]
     lines = [
         "# Which way does each network compute fuzzy XOR?",
         "",
@@ -137,17 +150,28 @@ def summary_markdown(
         "| strategy | networks | share of converged |",
         "|---|---|---|",
     ]
-    for name, count in sorted(counts.items(), key=lambda kv: -kv[1]):
-        if name == UNCONVERGED:
-            continue
+    for name, count in sorted([*found.items(), (NONE, counts.get(NONE, 0))], key=lambda kv: -kv[1]):
         share = f"{count / converged:.0%}" if converged else "–"
         lines.append(f"| {name} | {count} | {share} |")
+    lines.append("")
+    if unused:
+        lines += [f"No network follows {', '.join(unused)}.", ""]
+    if too_deep:
+        lines += [
+            f"{', '.join(too_deep)} need more hidden layers than the trained networks have, "
+            "so their deeper neurons (such as OR or |a − b| as one unit) cannot appear.",
+            "",
+        ]
     lines += [
-        "",
         "## Clusters of match profiles",
         "",
         f"Independently of the constructions, the converged networks fall into "
-        f"**{len(cluster_sizes)}** clusters of similar neuron functions.",
+        f"**{len(cluster_sizes)}** clusters of similar neuron functions"
+        + (
+            f"; {cluster_agreement:.0%} of them share their cluster's most common strategy."
+            if cluster_sizes
+            else "."
+        ),
         "",
         "| cluster | networks | most common strategy | functions in nearly every network |",
         "|---|---|---|---|",
@@ -155,6 +179,7 @@ def summary_markdown(
     for k, (size, strategy, functions) in enumerate(
         zip(cluster_sizes, cluster_strategies, cluster_functions, strict=True), 1
     ):
-        lines.append(f"| {k} | {size} | {strategy} | {', '.join(functions) or '–'} |")
+        listed = _cell(", ".join(functions)) or "–"
+        lines.append(f"| {k} | {size} | {strategy} | {listed} |")
     lines.append("")
     return "\n".join(lines)

@@ -51,7 +51,7 @@ from .strategies import (
     strategy_names,
 )
 
-__all__ = ["match", "maximise", "references", "strategies", "train"]
+__all__ = ["match", "maximise", "reference_error", "references", "strategies", "train"]
 
 #: Largest tolerated |reference − XOR| in float64, a few ulps of values in [0, 1].
 EXACT_TOL = 1e-12
@@ -68,6 +68,12 @@ def _config(ctx: RunContext) -> FuzzyXorConfig:
 
 def _grid(ctx: RunContext, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     return unit_square_grid(_config(ctx).grid, dtype=dtype, device=ctx.device)
+
+
+def _finite_median(values: np.ndarray[Any, Any]) -> float:
+    """Median of the finite entries (a diverged network's loss is NaN); NaN if there are none."""
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
 
 
 # --- step 1 ---------------------------------------------------------------------------------
@@ -104,7 +110,7 @@ def train(ctx: RunContext) -> None:
         ctx.progress(
             progress.step,
             progress.total_steps,
-            loss=float(np.nanmedian(progress.loss)) if progress.loss.size else None,
+            loss=_finite_median(progress.loss),
             diverged=int(progress.diverged.sum()),
             steps_per_second=round(progress.steps_per_second, 1),
         )
@@ -130,7 +136,7 @@ def train(ctx: RunContext) -> None:
     )
     ctx.save_array(
         "train/loss_median",
-        np.nanmedian(result.loss_history, axis=1),
+        np.array([_finite_median(row) for row in result.loss_history]),
         axes=("report",),
         description="median training loss over the networks at every progress report",
     )
@@ -142,7 +148,7 @@ def train(ctx: RunContext) -> None:
             "train/converged/count": int(converged.sum()),
             "train/converged/fraction": float(converged.mean()),
             "train/diverged/count": int(result.diverged.sum()),
-            "train/grid_mse/median": float(np.nanmedian(grid_mse)),
+            "train/grid_mse/median": _finite_median(grid_mse),
             "train/seconds": float(result.seconds),
         }
     )
@@ -502,6 +508,8 @@ def strategies(ctx: RunContext) -> None:
         description="mean match profile of each cluster",
     )
     n_converged = int(converged.sum())
+    n_clustered = int(cross.sum())
+    agreement = float(cross.max(axis=1).sum() / n_clustered) if n_clustered else float("nan")
     best_scores = scores.score.max(axis=1)[converged]
     results: dict[str, float | int | str] = {
         f"strategy/{name}/count": count for name, count in counts.items()
@@ -512,6 +520,7 @@ def strategies(ctx: RunContext) -> None:
                 1 for k, v in counts.items() if v > 0 and k not in (NONE, UNCONVERGED)
             ),
             "strategy/clusters": n_clusters,
+            "strategy/cluster_agreement": agreement,
             "strategy/score/median": (
                 float(np.median(best_scores)) if best_scores.size else float("nan")
             ),
@@ -545,10 +554,12 @@ def strategies(ctx: RunContext) -> None:
             converged=n_converged,
             counts=counts,
             fit_threshold=cfg.fit_threshold,
+            too_deep=[net.name for net in refs if len(net.widths) > len(cfg.widths)],
             cluster_sizes=[int(row.sum()) for row in cross],
             cluster_strategies=[columns[int(row.argmax())] for row in cross],
             cluster_functions=[
                 [library.names[i] for i in np.flatnonzero(p >= MATCHED_R2)] for p in cluster_profile
             ],
+            cluster_agreement=agreement,
         ),
     )

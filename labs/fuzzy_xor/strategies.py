@@ -46,7 +46,9 @@ from .references import ReferenceNetwork
 
 __all__ = [
     "NONE",
+    "NONE_CODE",
     "UNCONVERGED",
+    "UNCONVERGED_CODE",
     "Signature",
     "StrategyScores",
     "classify_strategies",

@@ -269,33 +269,34 @@ class ByteTokenizer:
 
 
 class HubTokenizer:
-    """A Hugging Face tokenizer (e.g. GPT-2's BPE) loaded from a folder or the local cache.
+    """A Hugging Face tokenizer (e.g. GPT-2's BPE) from a model folder or hub name.
 
     Args:
-        name_or_path: The model's folder or hub name; only local files are read here
-            (the model loader has already fetched what it needs).
+        name_or_path: The model's folder or hub name.
+        allow_download: Whether to fetch a hub tokenizer missing from the local cache.
 
     Raises:
         ConfigError: if no tokenizer files are found for ``name_or_path``.
     """
 
-    def __init__(self, name_or_path: str) -> None:
+    def __init__(self, name_or_path: str, *, allow_download: bool = False) -> None:
         from transformers import AutoTokenizer
 
-        try:
-            self._tok = AutoTokenizer.from_pretrained(
-                str(Path(name_or_path).expanduser())
-                if Path(name_or_path).expanduser().is_dir()
-                else name_or_path,
-                local_files_only=True,
-            )
-        except (OSError, ValueError):
-            raise ConfigError(
-                "model",
-                name_or_path,
-                "a model folder (or cached hub model) that also holds its tokenizer files "
-                "(vocab.json + merges.txt or tokenizer.json); byte-level models need none",
-            ) from None
+        folder = Path(name_or_path).expanduser()
+        where = str(folder) if folder.is_dir() else name_or_path
+        attempts = (True, False) if allow_download else (True,)
+        for local_only in attempts:
+            try:
+                self._tok = AutoTokenizer.from_pretrained(where, local_files_only=local_only)
+                return
+            except (OSError, ValueError):
+                continue
+        raise ConfigError(
+            "model",
+            name_or_path,
+            "a model folder (or cached hub model) that also holds its tokenizer files "
+            "(tokenizer.json or vocab.json + merges.txt); byte-level models need none",
+        )
 
     @property
     def vocab_size(self) -> int:

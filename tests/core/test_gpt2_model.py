@@ -117,7 +117,10 @@ def test_collect_streams_batches_for_each_model(model, input_ids: torch.Tensor) 
         expected = residual_stream(m, input_ids, names=names, positions=positions)
         for name in names:
             assert acts[name].shape == (6, D_MODEL)
-            torch.testing.assert_close(acts[name], expected[name].reshape(6, D_MODEL))
+            # Position-major rows: row slot * batch + sequence.
+            position_major = expected[name].transpose(0, 1).reshape(6, D_MODEL)
+            torch.testing.assert_close(acts[name], position_major)
+            torch.testing.assert_close(acts[name][3 + 2], expected[name][2, 1])
 
 
 def test_token_batch_checks_shapes() -> None:

@@ -11,8 +11,8 @@ Each seed is still its own experiment:
   alone, so seed k of a 200-seed run equals seed k trained alone;
 * it has its own loss, and it is frozen (parameters and optimiser state stop
   changing) once that loss is below ``loss_threshold``;
-* a seed whose loss becomes NaN or infinite is flagged as diverged and frozen,
-  while the others carry on.
+* a seed whose loss (or squared gradient norm) becomes NaN or infinite is
+  flagged as diverged and frozen, while the others carry on.
 
 Minibatch order comes from one data generator seeded with ``data_seed`` and shared
 by all seeds, so batches do not depend on which seeds are trained together.
@@ -126,7 +126,9 @@ class TrainConfig:
         if self.steps < 0:
             raise ConfigError("steps", self.steps, "an integer >= 0")
         if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError("batch_size", self.batch_size, "an integer >= 1, or none for full batch")
+            raise ConfigError(
+                "batch_size", self.batch_size, "an integer >= 1, or none for full batch"
+            )
         if not self.loss_threshold >= 0:
             raise ConfigError("loss_threshold", self.loss_threshold, "a number >= 0")
         if self.log_every < 1:
@@ -146,13 +148,14 @@ class TrainProgress:
     """A snapshot of training, sent to the progress callback.
 
     Attributes:
-        step: Optimiser steps done so far.
+        step: Optimiser steps done so far; the model holds the parameters after
+            exactly this many updates while the callback runs.
         total_steps: Steps the run was asked for (training may stop earlier once
             every seed is frozen).
         loss: ``(seed,)`` each seed's loss at ``step`` (on the current minibatch;
             on the full data in full-batch mode and in the final report).
         converged: ``(seed,)`` bool, loss fell below ``loss_threshold``.
-        diverged: ``(seed,)`` bool, loss became NaN or infinite.
+        diverged: ``(seed,)`` bool, loss or squared gradient norm became NaN or infinite.
         steps_per_second: Batched steps per second since the previous report (each
             step advances every active seed).
     """
@@ -167,9 +170,7 @@ class TrainProgress:
     @property
     def done(self) -> bool:
         """True for the final report."""
-        return self.step >= self.total_steps or not bool(
-            np.any(~(self.converged | self.diverged))
-        )
+        return self.step >= self.total_steps or not bool(np.any(~(self.converged | self.diverged)))
 
 
 ProgressCallback = Callable[[TrainProgress], None]
@@ -270,8 +271,9 @@ def train_ensemble(
         y: Targets ``(n, d_out)`` or ``(seed, n, d_out)``.
         config: Optimiser, steps, loss, threshold, batch size and reporting.
         callback: Called with a :class:`TrainProgress` every ``config.log_every``
-            steps and once at the end. An exception raised in it stops training
-            and propagates (the model keeps the parameters reached so far).
+            steps and once at the end, while the model holds the parameters the
+            report describes (so it may read or copy them). An exception raised in
+            it stops training and propagates; the model keeps those parameters.
 
     Returns:
         Per-seed final loss, flags, steps trained and the reported loss history.
@@ -327,15 +329,16 @@ def train_ensemble(
             yb = y if index is None else y.index_select(-2, index)
             cache = forward_with_cache(model, xb)
             loss, grad_output = per_seed_loss(cache.output, yb, config.loss)
-            active = _update_flags(loss, converged, diverged, config.loss_threshold)
             grad = backward(model, cache, grad_output)
-            optimizer.step(grad, active)
-            steps_trained.add_(active)
+            active = _update_flags(loss, converged, diverged, config.loss_threshold, grad)
             if step > 0 and step % config.log_every == 0:
-                report(step, loss)
                 if not bool(active.any()):
                     log.info("all %d seeds frozen at step %d; stopping early", n_seeds, step)
-                    break
+                    break  # the final report below covers this step
+                # Before the update: the callback sees the model at the reported loss.
+                report(step, loss)
+            optimizer.step(grad, active)
+            steps_trained.add_(active)
         else:
             step = config.steps
         # Final evaluation on the full data, after the last update.
@@ -421,12 +424,35 @@ def ensemble_from_state_dict(
     )
 
 
-def _update_flags(loss: Tensor, converged: Tensor, diverged: Tensor, threshold: float) -> Tensor:
+def _update_flags(
+    loss: Tensor,
+    converged: Tensor,
+    diverged: Tensor,
+    threshold: float,
+    grad: Tensor | None = None,
+) -> Tensor:
     """Mark new divergences and convergences in place; return the still-active mask.
 
+    A seed diverges when its loss, or its squared gradient norm Σ g², is NaN or
+    infinite; the second check runs before the update, so no active seed ever
+    hands the optimiser a non-finite gradient or an overflowing g² (which keeps
+    the optimisers' exact freezing exact, see :mod:`workbench.core.optim`).
     All on the device: no host sync. Flags are sticky; a seed never un-freezes.
+
+    Args:
+        loss: ``(seed,)``.
+        converged: ``(seed,)`` bool, updated in place.
+        diverged: ``(seed,)`` bool, updated in place.
+        threshold: The loss below which a seed has converged.
+        grad: ``(seed, n_params)`` gradient, if one was computed.
+
+    Returns:
+        ``(seed,)`` bool, true for seeds that still train.
     """
-    diverged.logical_or_(~torch.isfinite(loss))
+    finite = torch.isfinite(loss)
+    if grad is not None:
+        finite &= torch.isfinite((grad * grad).sum(dim=1))
+    diverged.logical_or_(~finite)
     converged.logical_or_((loss < threshold) & ~diverged)
     return ~(converged | diverged)
 

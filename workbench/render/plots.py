@@ -90,7 +90,7 @@ class PlotPalette:
         return self.series[i % len(self.series)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Line:
     """A line (or scatter) to draw.
 
@@ -109,7 +109,7 @@ class Line:
     points: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class Band:
     """A shaded band between two curves (a spread across seeds).
 
@@ -128,7 +128,7 @@ class Band:
     color: RGB | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class PlotSpec:
     """Everything needed to draw a plot, independent of its size.
 

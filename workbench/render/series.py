@@ -26,7 +26,7 @@ __all__ = [
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class LossCurves:
     """Loss of every series (one per seed, per task) on a shared step axis.
 
@@ -111,10 +111,11 @@ class LossAccumulator:
     """Builds :class:`LossCurves` incrementally from metric records, in bounded memory.
 
     The live panel feeds it the records appended since its last poll. Each new
-    record costs O(1); memory is at most ``max_steps`` columns per series: when a
-    run logs more steps than that, every other column is dropped and from then on
-    only every other new step is kept (the curve keeps its shape at half the
-    resolution, which is still more points than a terminal can draw).
+    record costs O(1) (amortised); memory is at most ``max_steps`` columns per
+    series: when a run logs more distinct steps than that, the stride doubles and
+    only the steps whose arrival index is a multiple of it are kept, old and new
+    alike. The curve keeps its shape at half the resolution, which is still more
+    points than a terminal can draw.
 
     Args:
         key: The metric to collect (``"loss"``).
@@ -131,7 +132,11 @@ class LossAccumulator:
         self._steps: list[float] = []
         self._values = np.full((4, 64), np.nan)
         self._stride = 1
-        self._new_steps = 0
+        self._n_distinct = 0
+        self._arrivals: list[int] = []
+        # Steps thinned out recently, so the other seeds' records of the same step are
+        # dropped too (records of one step arrive together; a short memory suffices).
+        self._skipped: dict[float, None] = {}
         self.n_records = 0
 
     def add(self, records: Any) -> None:
@@ -167,14 +172,25 @@ class LossAccumulator:
         col = self._cols.get(step)
         if col is not None:
             return col
-        self._new_steps += 1
-        if (self._new_steps - 1) % self._stride:
-            return -1  # thinned out: keep every stride-th new step
+        if step in self._skipped:
+            return -1
+        arrival = self._n_distinct
+        self._n_distinct += 1
+        if arrival % self._stride:
+            # Thinned out: only every stride-th distinct step (in order of arrival) is kept.
+            self._skipped[step] = None
+            if len(self._skipped) > 4096:
+                del self._skipped[next(iter(self._skipped))]
+            return -1
         if len(self._steps) >= self.max_steps:
             self._halve()
+            if arrival % self._stride:
+                self._skipped[step] = None
+                return -1
         col = len(self._steps)
         self._cols[step] = col
         self._steps.append(step)
+        self._arrivals.append(arrival)
         if col >= self._values.shape[1]:
             grown = np.full((self._values.shape[0], 2 * self._values.shape[1]), np.nan)
             grown[:, : self._values.shape[1]] = self._values
@@ -182,17 +198,15 @@ class LossAccumulator:
         return col
 
     def _halve(self) -> None:
-        """Keep every other step column (in step order) and halve the rate of new ones."""
-        order = np.argsort(self._steps, kind="stable")
-        kept = order[::2]
-        kept.sort()
+        """Double the stride: keep the columns whose arrival index is a multiple of it."""
+        self._stride *= 2
+        kept = [i for i, a in enumerate(self._arrivals) if a % self._stride == 0]
         values = np.full_like(self._values, np.nan)
         values[:, : len(kept)] = self._values[:, kept]
         self._values = values
         self._steps = [self._steps[i] for i in kept]
+        self._arrivals = [self._arrivals[i] for i in kept]
         self._cols = {s: i for i, s in enumerate(self._steps)}
-        self._stride *= 2
-        self._new_steps = 0
 
     def curves(self) -> LossCurves:
         """The curves collected so far, steps sorted."""
@@ -210,7 +224,7 @@ class LossAccumulator:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class SeedSpread:
     """Median and a quantile band across seeds, per step.
 

@@ -103,7 +103,9 @@ class ProgressRate:
         self._step = ""
         self._samples: deque[tuple[float, float]] = deque()
 
-    def update(self, now: float, step: str, done: float, total: float) -> tuple[float | None, float | None]:
+    def update(
+        self, now: float, step: str, done: float, total: float
+    ) -> tuple[float | None, float | None]:
         """Add a sample; return ``(rate, eta_seconds)`` (``None`` where not measurable)."""
         if step != self._step or (self._samples and done < self._samples[-1][1]):
             self._step = step
@@ -161,7 +163,7 @@ class RunFollower:
 
     def _poll(self) -> RunSnapshot:
         info = self.run.info  # raises RunFolderError for a folder without a readable run.toml
-        status = effective_status(info)
+        status = effective_status(info, self.run.path)
         progress = self.run.progress()
         step = str(progress.get("step", ""))
         done = _number(progress.get("done"))

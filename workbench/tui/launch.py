@@ -135,7 +135,7 @@ def start_run(
         "--quiet",
     ]
     try:
-        process = subprocess.Popen(  # noqa: S603 - argv is built here, not by a shell
+        process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -176,13 +176,12 @@ def cancel_run(run: Run) -> None:
         LaunchError: if the run is not running, or runs on another machine.
     """
     info = run.info
-    status = effective_status(info)
+    status = effective_status(info, run.path)
     if status != "running":
         raise LaunchError(f"run {run.id} is {status}, not running; there is nothing to cancel")
     if info.get("host") != socket.gethostname():
         raise LaunchError(
-            f"run {run.id} runs on {info.get('host')!r}, not on this machine; "
-            "cancel it there"
+            f"run {run.id} runs on {info.get('host')!r}, not on this machine; cancel it there"
         )
     pid = info.get("pid")
     if not isinstance(pid, int):

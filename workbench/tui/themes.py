@@ -37,8 +37,8 @@ __all__ = [
     "ThemeSpec",
     "discover_themes",
     "load_theme_text",
-    "saved_theme",
     "save_theme",
+    "saved_theme",
 ]
 
 DEFAULT_THEME = "dark"
@@ -117,21 +117,25 @@ def load_theme_text(text: str, *, default_name: str, source: str) -> ThemeSpec:
                 f"allowed: dark, {', '.join(_COLOR_KEYS)}"
             )
     if "primary" not in kwargs:
-        raise ThemeError(f"theme file {source}: colors.primary is required (e.g. \"#4c9be8\")")
+        raise ThemeError(f'theme file {source}: colors.primary is required (e.g. "#4c9be8")')
     palette = PlotPalette()
     series = plots.get("series")
     if series is not None:
         if not isinstance(series, list) or not series:
-            raise ThemeError(f"theme file {source}: plots.series must be a list of \"#rrggbb\"")
+            raise ThemeError(f'theme file {source}: plots.series must be a list of "#rrggbb"')
         palette = PlotPalette(
             series=tuple(parse_hex(_hex(c, "plots.series", source)) for c in series),
             band=palette.band,
             fit=palette.fit,
         )
     if "band" in plots:
-        palette = PlotPalette(palette.series, parse_hex(_hex(plots["band"], "plots.band", source)), palette.fit)
+        palette = PlotPalette(
+            palette.series, parse_hex(_hex(plots["band"], "plots.band", source)), palette.fit
+        )
     if "fit" in plots:
-        palette = PlotPalette(palette.series, palette.band, parse_hex(_hex(plots["fit"], "plots.fit", source)))
+        palette = PlotPalette(
+            palette.series, palette.band, parse_hex(_hex(plots["fit"], "plots.fit", source))
+        )
     ramp = plots.get("heatmap_ramp", "viridis")
     try:
         get_ramp(str(ramp))
@@ -228,11 +232,11 @@ def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
 
 def _hex(value: Any, key: str, source: str) -> str:
     if not isinstance(value, str):
-        raise ThemeError(f"theme file {source}: {key} must be a colour string like \"#4c9be8\"")
+        raise ThemeError(f'theme file {source}: {key} must be a colour string like "#4c9be8"')
     try:
         parse_hex(value)
     except ValueError:
         raise ThemeError(
-            f"theme file {source}: {key} = {value!r} is not allowed: use \"#rrggbb\""
+            f'theme file {source}: {key} = {value!r} is not allowed: use "#rrggbb"'
         ) from None
     return value

@@ -8,7 +8,7 @@ whatever device the input came from: CPU for numpy arrays, the tensor's own devi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +16,7 @@ import torch
 
 __all__ = [
     "Array",
+    "CodeStack",
     "as_codes",
     "as_float",
     "check_paired",
@@ -24,7 +25,9 @@ __all__ = [
 ]
 
 #: What every measure accepts: a numpy array or a torch tensor on any device.
-Array = Union[npt.NDArray[Any], torch.Tensor]
+Array: TypeAlias = "npt.NDArray[Any] | torch.Tensor"
+#: Codes of several partitions: a (P, n_samples) array or a sequence of (n_samples,) arrays.
+CodeStack: TypeAlias = "Array | Sequence[Array]"
 
 
 def resolve_device(*arrays: object) -> torch.device:
@@ -56,13 +59,18 @@ def _to_tensor(x: object, name: str, device: torch.device | None) -> torch.Tenso
     if isinstance(x, torch.Tensor):
         t = x.detach()
     elif isinstance(x, np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(x))
+        if x.dtype == object or x.dtype.kind in "USV":
+            raise ValueError(f"{name} must hold numbers; got numpy dtype {x.dtype}")
+        x = np.ascontiguousarray(x)
+        # Negative strides survive ascontiguousarray when an axis has length 1, and torch
+        # rejects them; non-native byte order is rejected too. Copy in both cases.
+        if any(s < 0 for s in x.strides) or not x.dtype.isnative:
+            x = x.astype(x.dtype.newbyteorder("="), copy=True)
+        t = torch.from_numpy(x)
     elif isinstance(x, Sequence) and not isinstance(x, str | bytes):
         t = torch.as_tensor(np.asarray(x))
     else:
-        raise ValueError(
-            f"{name} must be a numpy array or a torch tensor; got {type(x).__name__}"
-        )
+        raise ValueError(f"{name} must be a numpy array or a torch tensor; got {type(x).__name__}")
     return t if device is None else t.to(device)
 
 

@@ -15,8 +15,15 @@ from typing import Any
 import numpy.typing as npt
 import torch
 
-from workbench.core.measures._arrays import as_codes, check_paired, resolve_device, to_numpy
-from workbench.core.measures.discretize import _first_occurrence_roots, _rank_roots
+from workbench.core.measures._arrays import (
+    Array,
+    CodeStack,
+    as_codes,
+    check_paired,
+    resolve_device,
+    to_numpy,
+)
+from workbench.core.measures.discretization import _first_occurrence_roots, _rank_roots
 
 __all__ = [
     "entropy",
@@ -30,7 +37,8 @@ __all__ = [
 #: Above this many samples the pairwise matrices count joint codes by sorting (O(n log n) per
 #: pair) instead of by equality matmuls (O(n^2) per pair, but fast BLAS); see _joint_entropies.
 _MATMUL_MAX_SAMPLES = 4096
-#: Pairs per chunk in the sorting path, bounding its memory at about this many codes times n.
+#: Entries per chunk in either path (about 32 MiB of float64), bounding memory.
+_MATMUL_CHUNK_ENTRIES = 1 << 22
 _SORT_CHUNK_ENTRIES = 1 << 22
 
 
@@ -48,7 +56,7 @@ def _pair(a: object, b: object) -> tuple[torch.Tensor, torch.Tensor]:
     return ta, tb
 
 
-def entropy(codes: object) -> float:
+def entropy(codes: Array) -> float:
     """Shannon entropy of a code's empirical distribution, in bits.
 
     ``H(A) = -sum_a p(a) log2 p(a)``, with ``p(a) = count(a) / n``. Uniform over k labels gives
@@ -69,7 +77,7 @@ def entropy(codes: object) -> float:
     return _entropy_of_counts(counts, t.shape[0])
 
 
-def joint_entropy(a: object, b: object) -> float:
+def joint_entropy(a: Array, b: Array) -> float:
     """Entropy of the pair of codes, ``H(A, B) = -sum_{a,b} p(a, b) log2 p(a, b)``, in bits.
 
     ``H(A, B)`` is the entropy of the common refinement of the two partitions, the sprint's
@@ -90,7 +98,7 @@ def joint_entropy(a: object, b: object) -> float:
     return _entropy_of_counts(counts, ta.shape[0])
 
 
-def mutual_information(a: object, b: object) -> float:
+def mutual_information(a: Array, b: Array) -> float:
     """Mutual information of two codes, ``I(A; B) = H(A) + H(B) - H(A, B)``, in bits.
 
     Plug-in estimate: zero exactly when the empirical joint distribution factorises, and biased
@@ -111,7 +119,7 @@ def mutual_information(a: object, b: object) -> float:
     return max(0.0, entropy(ta) + entropy(tb) - joint_entropy(ta, tb))
 
 
-def information_ratio(a: object, b: object) -> float:
+def information_ratio(a: Array, b: Array) -> float:
     """The sprint's information ratio ``IR(A, B) = I(A; B) / H(A, B)`` (dimensionless).
 
     ``IR`` lies in [0, 1]. It is 1 exactly when the two partitions correspond one to one
@@ -149,40 +157,41 @@ def information_ratio(a: object, b: object) -> float:
 
 def _stack_codes(codes: object, name: str, device: torch.device) -> torch.Tensor:
     """(n_partitions, n_samples) int64 from a 2-D array or a sequence of 1-D code arrays."""
-    if isinstance(codes, Sequence) and not isinstance(codes, str | bytes) and len(codes) > 0:
+    if isinstance(codes, Sequence) and not isinstance(codes, str | bytes):
+        if len(codes) == 0:
+            raise ValueError(f"{name} is empty; pass at least one code array")
         rows = [as_codes(c, f"{name}[{i}]", device=device) for i, c in enumerate(codes)]
         check_paired(*((f"{name}[{i}]", r) for i, r in enumerate(rows)))
         return torch.stack(rows)
     return as_codes(codes, name, ndim=2, shape_doc="(n_partitions, n_samples)", device=device)
 
 
-def _same_label_as(cx: torch.Tensor, i: int) -> torch.Tensor:
-    """(n_partitions, n_samples) float: 1 where sample j has the same label as sample i."""
-    return (cx == cx[:, i : i + 1]).to(torch.float64)
-
-
 def _joint_entropies_matmul(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
-    """H(X_p, Y_q) in bits for all pairs, by counting with equality matmuls.
+    """H(X_p, Y_q) in bits for all pairs, by counting with batched equality matmuls.
 
     For a sample i, let ``c_i(p, q)`` be the number of samples j with the same label pair as i
-    in (X_p, Y_q): ``c_i(p, q) = sum_j [x_p(j) = x_p(i)] [y_q(j) = y_q(i)]``, one matrix product
-    per sample. A label pair with count c contributes c samples of log2 c each, so
-    ``H = log2 n - (1/n) * sum_i log2 c_i``. The sum of logs is taken as the log of a running
-    product (exact integers in float64 up to rounding), renewed before it can overflow.
+    in (X_p, Y_q): ``c_i(p, q) = sum_j [x_p(j) = x_p(i)] [y_q(j) = y_q(i)]``, a (P_x, n) @
+    (n, P_y) matrix product per sample, batched over a chunk of samples. A label pair with count
+    c contributes c samples of log2 c each, so ``H = log2 n - (1/n) * sum_i log2 c_i``. The sum
+    of logs is taken as the log of a product over the chunk (integers, exact in float64 up to
+    rounding), with chunks short enough that the product cannot overflow.
 
-    Cost: n matmuls of (P_x, n) @ (n, P_y): O(P_x P_y n^2) flops, all in BLAS.
+    Cost: O(P_x P_y n^2) flops in a few batched BLAS calls (few calls also keeps it fast when
+    other processes compete for the cores).
     """
-    n = cx.shape[1]
+    px, n = cx.shape
+    py = cy.shape[0]
     # Each factor is at most n, so a product of `renew` factors stays below 2**1000 < float max.
     renew = max(1, 1000 // max(1, math.ceil(math.log2(n + 1))))
-    log_sum = torch.zeros(cx.shape[0], cy.shape[0], dtype=torch.float64, device=cx.device)
-    product = torch.ones_like(log_sum)
-    for i in range(n):
-        # (P_x, n) @ (n, P_y): how many samples share sample i's label pair, for every (p, q).
-        product.mul_(_same_label_as(cx, i) @ _same_label_as(cy, i).T)
-        if (i + 1) % renew == 0 or i == n - 1:
-            log_sum += torch.log2(product)
-            product.fill_(1.0)
+    chunk = max(1, min(renew, _MATMUL_CHUNK_ENTRIES // (max(px, py) * n + px * py)))
+    log_sum = torch.zeros(px, py, dtype=torch.float64, device=cx.device)
+    for i0 in range(0, n, chunk):
+        rows = slice(i0, min(n, i0 + chunk))
+        same_x = (cx[:, rows, None] == cx[:, None, :]).to(torch.float64)  # (P_x, chunk, n)
+        same_y = (cy[:, rows, None] == cy[:, None, :]).to(torch.float64)  # (P_y, chunk, n)
+        # (chunk, P_x, n) @ (chunk, n, P_y) -> (chunk, P_x, P_y): counts c_i(p, q)
+        counts = torch.bmm(same_x.transpose(0, 1), same_y.permute(1, 2, 0))
+        log_sum += torch.log2(counts.prod(dim=0))
     return math.log2(n) - log_sum / n
 
 
@@ -242,7 +251,9 @@ def _pairwise(
     return hx, hy, h_joint, const_x, const_y
 
 
-def mutual_information_matrix(codes_x: object, codes_y: object | None = None) -> npt.NDArray[Any]:
+def mutual_information_matrix(
+    codes_x: CodeStack, codes_y: CodeStack | None = None
+) -> npt.NDArray[Any]:
     """Mutual information ``I(X_p; Y_q)`` in bits for every pair of codes, vectorised.
 
     Args:
@@ -262,7 +273,9 @@ def mutual_information_matrix(codes_x: object, codes_y: object | None = None) ->
     return to_numpy(mi)
 
 
-def information_ratio_matrix(codes_x: object, codes_y: object | None = None) -> npt.NDArray[Any]:
+def information_ratio_matrix(
+    codes_x: CodeStack, codes_y: CodeStack | None = None
+) -> npt.NDArray[Any]:
     """Information ratio ``IR(X_p, Y_q) = I / H(X_p, Y_q)`` for every pair of codes, vectorised.
 
     Same definition and 0/0 convention as :func:`information_ratio`, for all pairs at once:
@@ -290,4 +303,3 @@ def information_ratio_matrix(codes_x: object, codes_y: object | None = None) -> 
     ratio = torch.where(one_constant, 0.0, ratio)
     ratio = torch.where(both_constant, 1.0, ratio)
     return to_numpy(ratio)
-

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from scipy.special import digamma
 
-from workbench.core.measures._arrays import as_float, check_paired, resolve_device
+from workbench.core.measures._arrays import Array, as_float, check_paired, resolve_device
 from workbench.core.measures._moments import scatter
 
 __all__ = [
@@ -190,8 +190,8 @@ def _log_dets(
         chol = found
         if used > 0.0:
             logger.warning(
-                "%s is singular: feature %d of %d is constant or a linear combination of "
-                "earlier features; added a ridge of %g x each feature's variance. The estimate "
+                "%s is singular: feature %d (0-based, of %d) is constant or a linear combination "
+                "of earlier features; added a ridge of %g x each feature's variance. The estimate "
                 "depends on this ridge: drop redundant features or pass ridge= explicitly.",
                 what,
                 first_bad,
@@ -221,7 +221,7 @@ def _as_covariance(cov: object) -> torch.Tensor:
 
 
 def gaussian_entropy_from_covariance(
-    cov: object, n_samples: int, *, bias_correction: bool = True, ridge: float | None = None
+    cov: Array, n_samples: int, *, bias_correction: bool = True, ridge: float | None = None
 ) -> GaussianEstimate:
     """Gaussian entropy from a sample covariance (e.g. from a streaming accumulator).
 
@@ -257,7 +257,7 @@ def gaussian_entropy_from_covariance(
 
 
 def gaussian_mutual_information_from_covariance(
-    cov: object,
+    cov: Array,
     dim_x: int,
     n_samples: int,
     *,
@@ -314,7 +314,7 @@ def _sample_covariance(*blocks: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_entropy_details(
-    x: object, *, bias_correction: bool = True, ridge: float | None = None
+    x: Array, *, bias_correction: bool = True, ridge: float | None = None
 ) -> GaussianEstimate:
     """Gaussian entropy of samples, with plug-in value, ridge and sizes; see
     :func:`gaussian_entropy`."""
@@ -326,7 +326,7 @@ def gaussian_entropy_details(
 
 
 def gaussian_entropy(
-    x: object, bias_correction: bool = True, *, ridge: float | None = None
+    x: Array, bias_correction: bool = True, *, ridge: float | None = None
 ) -> float:
     """Differential entropy of x under a Gaussian model, in bits.
 
@@ -351,7 +351,7 @@ def gaussian_entropy(
 
 
 def gaussian_mutual_information_details(
-    x: object, y: object, *, bias_correction: bool = True, ridge: float | None = None
+    x: Array, y: Array, *, bias_correction: bool = True, ridge: float | None = None
 ) -> GaussianEstimate:
     """Gaussian mutual information of paired samples, with plug-in value, ridge and sizes; see
     :func:`gaussian_mutual_information`."""
@@ -367,7 +367,7 @@ def gaussian_mutual_information_details(
 
 
 def gaussian_mutual_information(
-    x: object, y: object, bias_correction: bool = True, *, ridge: float | None = None
+    x: Array, y: Array, bias_correction: bool = True, *, ridge: float | None = None
 ) -> float:
     """Mutual information of x and y under a joint Gaussian model, in bits.
 

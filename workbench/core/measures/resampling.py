@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -296,4 +297,3 @@ def jackknife_interval(
         keep = index[index % groups != g]
         leave_out[g] = statistic(*(_take(s, keep) for s in samples))
     return jackknife_summary(estimate, leave_out, level)
-

@@ -470,7 +470,11 @@ def collect_residual_stream(
         device: The models' device.
 
     Yields:
-        ``(batch, acts)`` where ``acts[m][name]: (batch * n_pos, d_model)`` for model ``m``.
+        ``(batch, acts)`` where ``acts[m][name]: (n_pos * batch, d_model)`` for model ``m``,
+        rows *position-major*: row ``slot * batch + sequence``. A sequence's tokens then sit
+        ``batch`` rows apart, so a round-robin split of rows into G groups (as the
+        jackknife of the streaming accumulators does) keeps each sequence inside one group
+        whenever ``batch`` is a multiple of G.
     """
     for batch in batches:
         ids = batch.input_ids.to(device)
@@ -478,7 +482,8 @@ def collect_residual_stream(
         acts = []
         for model in models:
             stream = residual_stream(model, ids, names=names, positions=pos)
-            acts.append({k: v.reshape(-1, v.shape[-1]) for k, v in stream.items()})
+            # (batch, n_pos, d) -> (n_pos, batch, d) -> (n_pos * batch, d)
+            acts.append({k: v.transpose(0, 1).reshape(-1, v.shape[-1]) for k, v in stream.items()})
         yield batch, acts
 
 

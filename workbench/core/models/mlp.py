@@ -19,6 +19,7 @@ the arithmetic of these tiny layers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -236,7 +237,7 @@ class EnsembleMLP:
 
 def n_params_of(sizes: Sequence[int]) -> int:
     """Parameters per seed of an MLP with widths ``sizes``: Σ_l d_l (d_{l-1} + 1)."""
-    return sum(d_out * (d_in + 1) for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=False))
+    return sum(d_out * (d_in + 1) for d_in, d_out in itertools.pairwise(sizes))
 
 
 def init_mlp(
@@ -284,7 +285,7 @@ def init_mlp(
     bounds = torch.cat(
         [
             torch.full((d_out * (d_in + 1),), d_in**-0.5, dtype=torch.float64)
-            for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=False)
+            for d_in, d_out in itertools.pairwise(sizes)
         ]
     )
     flat.mul_(2.0).sub_(1.0).mul_(bounds)
@@ -380,7 +381,7 @@ def _layer_views(params: Tensor, sizes: tuple[int, ...]) -> tuple[LayerParams, .
     n_seeds = params.shape[0]
     layers = []
     offset = 0
-    for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=False):
+    for d_in, d_out in itertools.pairwise(sizes):
         weight = params[:, offset : offset + d_out * d_in].view(n_seeds, d_out, d_in)
         offset += d_out * d_in
         bias = params[:, offset : offset + d_out]

@@ -1,18 +1,19 @@
 """Similarity of two networks from the information ratios of their layers' codes.
 
 A network X is represented by the codes of its m layers on a shared set of inputs,
-``X = (x_1, ..., x_m)`` (see :func:`~workbench.core.measures.discretize.discretize`); Y likewise
+``X = (x_1, ..., x_m)`` (see :func:`~workbench.core.measures.discretization.discretize`); Y likewise
 with n layers. ``IR(x_i, y_j) = I(x_i; y_j) / H(x_i, y_j)`` is the information ratio.
 """
 
 from __future__ import annotations
 
+from workbench.core.measures._arrays import CodeStack
 from workbench.core.measures.discrete import information_ratio_matrix
 
 __all__ = ["normalized_similarity", "similarity"]
 
 
-def similarity(layers_x: object, layers_y: object) -> float:
+def similarity(layers_x: CodeStack, layers_y: CodeStack) -> float:
     """The sprint's network similarity: the mean information ratio over all layer pairs.
 
     ``Sim(X, Y) = (1 / (m n)) * sum_{i=1..m} sum_{j=1..n} IR(x_i, y_j)``, dimensionless, in
@@ -35,7 +36,7 @@ def similarity(layers_x: object, layers_y: object) -> float:
     return float(information_ratio_matrix(layers_x, layers_y).mean())
 
 
-def normalized_similarity(layers_x: object, layers_y: object) -> float:
+def normalized_similarity(layers_x: CodeStack, layers_y: CodeStack) -> float:
     """Best-match network similarity, 1 exactly when both networks hold the same partitions.
 
     Each layer is matched with its most similar layer in the other network, and the two

@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from workbench.core.measures._arrays import as_codes, as_float, to_numpy
+from workbench.core.measures._arrays import Array, as_codes, as_float, to_numpy
 
 __all__ = ["canonical_codes", "discretize", "discretize_batch"]
 
@@ -27,7 +30,7 @@ _MAX_BLOCK = 1 << 22
 def _check_tol(tol: float) -> float:
     tol = float(tol)
     if not tol >= 0.0 or tol == float("inf"):
-        raise ValueError(f"tol must be a finite number >= 0 (mean |difference| per unit); got {tol}")
+        raise ValueError(f"tol must be a finite number >= 0 (mean |a - b| per unit); got {tol}")
     return tol
 
 
@@ -70,7 +73,7 @@ def _first_occurrence_roots(codes: torch.Tensor) -> torch.Tensor:
     return torch.empty_like(root_sorted).scatter_(-1, order, root_sorted)
 
 
-def canonical_codes(codes: object) -> npt.NDArray[Any]:
+def canonical_codes(codes: Array) -> npt.NDArray[Any]:
     """Relabel integer codes as 0..k-1 in order of first occurrence.
 
     Two code arrays describe the same partition of the samples exactly when their canonical
@@ -119,31 +122,66 @@ def _connected_roots(adjacency: torch.Tensor) -> torch.Tensor:
         labels = smallest
 
 
-def _discretize_block(acts: torch.Tensor, tol: float) -> torch.Tensor:
-    """Codes for one block of the batch; see :func:`discretize_batch`."""
-    n_units = acts.shape[-1]
+def _log_chains(roots: torch.Tensor, n_edges: int, tol: float) -> None:
+    """Log (DEBUG) how many sample pairs share a code only through chains.
+
+    Pairs in one component: sum over components of size (size - 1) / 2; pairs joined
+    directly: the neighbour edges. The difference was merged by transitivity.
+    """
+    sizes = torch.zeros_like(roots).scatter_add_(-1, roots, torch.ones_like(roots))
+    same_code_pairs = int((sizes * (sizes - 1) // 2).sum())
+    chained = same_code_pairs - n_edges
+    if chained > 0:
+        logger.debug(
+            "discretize: %d sample pairs farther apart than tol=%g share a code via chains",
+            chained,
+            tol,
+        )
+
+
+def _discretize_dense(acts: torch.Tensor, tol: float) -> torch.Tensor:
+    """(batch, n_samples) codes from the full distance matrices; see :func:`discretize_batch`."""
+    n, n_units = acts.shape[-2:]
     # Mean absolute difference per unit: the sprint's L1 distance divided by the number of units.
     distance = torch.cdist(acts, acts, p=1.0) / n_units  # (batch, n_samples, n_samples)
     adjacency = distance <= tol
-    root = _connected_roots(adjacency)
+    roots = _connected_roots(adjacency)
     if logger.isEnabledFor(logging.DEBUG):
-        same = root[:, :, None] == root[:, None, :]
-        chained = int((same & ~adjacency).sum()) // 2
-        if chained:
-            logger.debug(
-                "discretize: %d sample pairs farther apart than tol=%g share a code via chains",
-                chained,
-                tol,
-            )
-    return _rank_roots(root)
+        _log_chains(roots, (int(adjacency.sum()) - adjacency.shape[0] * n) // 2, tol)
+    return _rank_roots(roots)
 
 
-def discretize_batch(acts: object, tol: float = 1e-5) -> npt.NDArray[Any]:
+def _discretize_sparse(acts: torch.Tensor, tol: float) -> torch.Tensor:
+    """(1, n_samples) codes for one large sample set, in O(edges) memory.
+
+    Distances are computed in row blocks and only the neighbour pairs are kept; scipy finds
+    the connected components of that sparse graph. Same result as the dense path.
+    """
+    n, n_units = acts.shape
+    rows_per_block = max(1, _MAX_BLOCK // n)
+    sources, targets = [], []
+    for r0 in range(0, n, rows_per_block):
+        distance = torch.cdist(acts[r0 : r0 + rows_per_block], acts, p=1.0) / n_units
+        i, j = torch.nonzero(distance <= tol, as_tuple=True)
+        sources.append(to_numpy(i + r0))
+        targets.append(to_numpy(j))
+    src, dst = np.concatenate(sources), np.concatenate(targets)
+    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    roots = _first_occurrence_roots(torch.from_numpy(labels.astype(np.int64))[None])
+    if logger.isEnabledFor(logging.DEBUG):
+        _log_chains(roots, (src.size - n) // 2, tol)
+    return _rank_roots(roots).to(acts.device)
+
+
+def discretize_batch(acts: Array, tol: float = 1e-5) -> npt.NDArray[Any]:
     """Discretize a batch of activation sets at once (e.g. one layer of every seed).
 
     Each batch entry is discretized exactly as :func:`discretize` would; the work is batched
     (pairwise distances by ``torch.cdist`` and vectorised connected components), not a Python
-    loop over the batch.
+    loop over the batch. Memory is O(batch n²) in blocks of about 4M entries; above 2048
+    samples each entry instead gets a row-blocked sparse neighbour graph (O(edges) memory,
+    components by ``scipy.sparse.csgraph``).
 
     Args:
         acts: (batch, n_samples, n_units) activations, numpy or torch on any device; batch is
@@ -159,13 +197,16 @@ def discretize_batch(acts: object, tol: float = 1e-5) -> npt.NDArray[Any]:
     tol = _check_tol(tol)
     t = as_float(acts, "acts", ndim=3, shape_doc="(batch, n_samples, n_units)")
     batch, n, _ = t.shape
+    if n * n > _MAX_BLOCK:
+        # Too many samples for dense (n, n) matrices: one entry at a time, sparse graph.
+        return to_numpy(torch.cat([_discretize_sparse(t[b], tol) for b in range(batch)]))
     # Keep each (chunk, n, n) distance block near _MAX_BLOCK entries to bound memory.
     chunk = max(1, _MAX_BLOCK // (n * n))
-    blocks = [_discretize_block(t[i : i + chunk], tol) for i in range(0, batch, chunk)]
+    blocks = [_discretize_dense(t[i : i + chunk], tol) for i in range(0, batch, chunk)]
     return to_numpy(torch.cat(blocks))
 
 
-def discretize(acts: object, tol: float = 1e-5) -> npt.NDArray[Any]:
+def discretize(acts: Array, tol: float = 1e-5) -> npt.NDArray[Any]:
     """One integer code per sample: samples whose activations agree within ``tol`` share a code.
 
     Rule: samples i and j are *neighbours* when their mean absolute difference per unit is small,
@@ -196,4 +237,4 @@ def discretize(acts: object, tol: float = 1e-5) -> npt.NDArray[Any]:
         ValueError: If ``acts`` is not 2-D, is empty, holds NaN/inf, or ``tol`` is negative.
     """
     t = as_float(acts, "acts", ndim=2, shape_doc="(n_samples, n_units)")
-    return discretize_batch(t[None], tol)[0]
+    return np.asarray(discretize_batch(t[None], tol)[0])

@@ -1,0 +1,151 @@
+"""discretize / discretize_batch / canonical_codes: the sprint's tolerance rule and chains."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import cdist
+
+import workbench.core.measures.discretization as discretization
+from workbench.measures import canonical_codes, discretize, discretize_batch
+
+
+def five_bit_inputs() -> np.ndarray:
+    """The sprint's 32 inputs: every 5-bit string, one row each."""
+    return np.array([[(i >> k) & 1 for k in range(5)] for i in range(32)], dtype=np.float64)
+
+
+def reference_codes(acts: np.ndarray, tol: float) -> np.ndarray:
+    """Peer implementation: scipy connected components of the within-tol graph, relabelled."""
+    adjacency = cdist(acts, acts, metric="cityblock") / acts.shape[1] <= tol
+    _, labels = connected_components(adjacency, directed=False)
+    return canonical_codes(labels)
+
+
+def test_distinct_inputs_get_distinct_codes_in_order() -> None:
+    assert np.array_equal(discretize(five_bit_inputs()), np.arange(32))
+
+
+def test_first_bit_gives_two_codes() -> None:
+    codes = discretize(five_bit_inputs()[:, :1])
+    assert np.array_equal(codes, np.arange(32) % 2)
+
+
+def test_tolerance_is_mean_absolute_difference_per_unit() -> None:
+    # Two units; L1 distance 2e-5 -> mean 1e-5 per unit: equal at tol=1e-5, not at 0.9e-5.
+    acts = np.array([[0.0, 0.0], [1e-5, 1e-5]])
+    assert discretize(acts, tol=1e-5).tolist() == [0, 0]
+    assert discretize(acts, tol=0.9e-5).tolist() == [0, 1]
+
+
+def test_zero_tolerance_means_exact_equality() -> None:
+    acts = np.array([[1.0], [1.0], [1.0 + 1e-12], [1.0]])
+    assert discretize(acts, tol=0.0).tolist() == [0, 0, 1, 0]
+
+
+def test_chains_are_merged_transitively() -> None:
+    # a≈b and b≈c (spacing 0.8 tol) but |a - c| = 1.6 tol > tol: one code by transitive closure.
+    tol = 1e-5
+    acts = np.array([[0.0], [0.8 * tol], [1.6 * tol], [1.0]])
+    assert discretize(acts, tol).tolist() == [0, 0, 0, 1]
+    # Spacing above tol breaks the chain.
+    acts = np.array([[0.0], [1.2 * tol], [2.4 * tol]])
+    assert discretize(acts, tol).tolist() == [0, 1, 2]
+
+
+def test_long_chain_in_any_order_is_one_code() -> None:
+    tol = 1e-3
+    acts = (np.arange(300) * 0.9 * tol)[:, None]
+    order = np.random.default_rng(0).permutation(300)
+    assert np.all(discretize(acts[order], tol) == 0)
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    n=st.integers(1, 40),
+    units=st.integers(1, 4),
+    spread=st.sampled_from([1e-6, 1e-5, 3e-5, 1e-3]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_matches_scipy_connected_components(n: int, units: int, spread: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # A few clusters with jitter around the tolerance, so chains and near misses both occur.
+    centres = rng.integers(0, 3, size=(n, units)).astype(np.float64)
+    acts = centres + rng.uniform(0, spread, size=(n, units))
+    assert np.array_equal(discretize(acts, 1e-5), reference_codes(acts, 1e-5))
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(n=st.integers(2, 30), seed=st.integers(0, 2**31 - 1))
+def test_partition_is_independent_of_sample_order(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    acts = rng.integers(0, 3, size=(n, 2)) + rng.uniform(0, 2e-5, size=(n, 2))
+    order = rng.permutation(n)
+    # Codes of the permuted samples describe the permuted partition.
+    permuted = discretize(acts[order], 1e-5)
+    assert np.array_equal(canonical_codes(permuted), canonical_codes(discretize(acts)[order]))
+
+
+def test_batch_equals_one_call_per_entry() -> None:
+    rng = np.random.default_rng(1)
+    acts = rng.integers(0, 2, size=(7, 32, 3)) + rng.uniform(0, 2e-5, size=(7, 32, 3))
+    batch = discretize_batch(acts, 1e-5)
+    assert batch.shape == (7, 32)
+    for b in range(7):
+        assert np.array_equal(batch[b], discretize(acts[b], 1e-5))
+
+
+def test_sparse_path_for_many_samples_equals_dense_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    acts = rng.integers(0, 4, size=(2, 60, 2)) + rng.uniform(0, 3e-5, size=(2, 60, 2))
+    dense = discretize_batch(acts, 1e-5)
+    monkeypatch.setattr(discretization, "_MAX_BLOCK", 100)  # force the sparse path, n=60
+    assert np.array_equal(discretize_batch(acts, 1e-5), dense)
+    assert np.array_equal(dense[0], reference_codes(acts[0], 1e-5))
+
+
+@pytest.mark.parametrize("max_block", [1 << 22, 4])
+def test_chains_are_logged_at_debug_level(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, max_block: int
+) -> None:
+    monkeypatch.setattr(discretization, "_MAX_BLOCK", max_block)
+    acts = np.array([[0.0], [0.8e-5], [1.6e-5], [5.0]])
+    with caplog.at_level(logging.DEBUG, logger="workbench.core.measures.discretization"):
+        discretize(acts, 1e-5)
+    assert "1 sample pairs farther apart than tol=1e-05" in caplog.text
+
+
+def test_torch_and_numpy_agree() -> None:
+    acts = np.random.default_rng(2).integers(0, 3, size=(20, 4)).astype(np.float32)
+    assert np.array_equal(discretize(acts), discretize(torch.from_numpy(acts)))
+
+
+def test_canonical_codes_relabels_by_first_occurrence() -> None:
+    assert canonical_codes(np.array([7, 7, 3, 9, 3])).tolist() == [0, 0, 1, 2, 1]
+    assert canonical_codes(np.array([[5, -1, 5], [2, 2, 0]])).tolist() == [[0, 1, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize(
+    ("acts", "tol", "match"),
+    [
+        (np.zeros((0, 3)), 1e-5, "empty"),
+        (np.zeros(5), 1e-5, r"\(n_samples, n_units\)"),
+        (np.array([[0.0], [np.nan]]), 1e-5, "NaN"),
+        (np.zeros((3, 2)), -1.0, "tol must be"),
+        (np.zeros((3, 2)), float("nan"), "tol must be"),
+    ],
+)
+def test_bad_input_raises(acts: np.ndarray, tol: float, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        discretize(acts, tol)
+
+
+def test_codes_must_be_integers() -> None:
+    with pytest.raises(ValueError, match="integer codes"):
+        canonical_codes(np.array([0.5, 1.0]))

@@ -1,0 +1,166 @@
+"""Streaming covariance accumulators: equal to in-memory results, merging, resampling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.measures import (
+    StreamingCovariance,
+    StreamingJointCovariance,
+    covariance_spectrum,
+    gaussian_entropy,
+    gaussian_mutual_information,
+    gaussian_mutual_information_from_covariance,
+    jackknife_interval,
+)
+
+SPLITS = [1, 7, 8, 150, 333, 599]  # uneven batches, including a single sample
+
+
+def paired_data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)) * [1.0, 10.0, 0.1, 3.0] + 100.0  # large offset: cancellation
+    y = x[:, :2] @ rng.normal(size=(2, 3)) + rng.normal(size=(n, 3))
+    return x, y
+
+
+def test_streamed_covariance_equals_numpy_in_memory() -> None:
+    x, _ = paired_data()
+    acc = StreamingCovariance(4)
+    for part in np.split(x, SPLITS):
+        acc.update(part)
+    assert acc.n == 600
+    assert np.allclose(acc.mean(), x.mean(axis=0), rtol=1e-13, atol=0)
+    assert np.allclose(acc.covariance(), np.cov(x.T), rtol=1e-11, atol=1e-12)
+    assert np.allclose(acc.spectrum(), covariance_spectrum(x), rtol=1e-10)
+    assert acc.gaussian_entropy() == pytest.approx(gaussian_entropy(x), rel=1e-10)
+
+
+def test_streamed_mutual_information_equals_in_memory() -> None:
+    x, y = paired_data()
+    acc = StreamingJointCovariance(4, 3)
+    for xs, ys in zip(np.split(x, SPLITS), np.split(y, SPLITS), strict=True):
+        acc.update(torch.from_numpy(xs), ys)
+    assert np.allclose(acc.covariance(), np.cov(np.column_stack([x, y]).T), rtol=1e-11)
+    assert acc.gaussian_mutual_information() == pytest.approx(
+        gaussian_mutual_information(x, y), rel=1e-10
+    )
+    assert acc.gaussian_entropy("y") == pytest.approx(gaussian_entropy(y), rel=1e-10)
+    assert acc.gaussian_entropy("joint") == pytest.approx(
+        gaussian_entropy(np.column_stack([x, y])), rel=1e-10
+    )
+    assert np.allclose(acc.spectrum("x"), covariance_spectrum(x), rtol=1e-10)
+
+
+def test_returned_arrays_do_not_change_with_later_updates() -> None:
+    acc = StreamingCovariance(2)
+    acc.update(np.zeros((3, 2)))
+    mean, cov = acc.mean(), acc.covariance()
+    acc.update(np.ones((3, 2)))
+    assert np.all(mean == 0) and np.all(cov == 0)
+
+
+def test_merge_equals_one_accumulator() -> None:
+    x, y = paired_data()
+    whole, first, second = (StreamingJointCovariance(4, 3, n_groups=3) for _ in range(3))
+    whole.update(x, y)
+    first.update(x[:250], y[:250])
+    second.update(x[250:], y[250:])
+    first.merge(second)
+    assert first.n == whole.n
+    assert np.allclose(first.covariance(), whole.covariance(), rtol=1e-12)
+
+
+def test_streamed_jackknife_equals_in_memory_grouped_jackknife() -> None:
+    # Both assign sample i to group i mod G, so the intervals must agree.
+    x, y = paired_data()
+    acc = StreamingJointCovariance(4, 3, n_groups=6)
+    for xs, ys in zip(np.split(x, SPLITS), np.split(y, SPLITS), strict=True):
+        acc.update(xs, ys)
+    streamed = acc.gaussian_mutual_information_interval(level=0.9)
+    in_memory = jackknife_interval(gaussian_mutual_information, x, y, n_groups=6, level=0.9)
+    assert streamed.estimate == pytest.approx(in_memory.estimate, rel=1e-10)
+    assert streamed.standard_error == pytest.approx(in_memory.standard_error, rel=1e-6)
+    assert streamed.low == pytest.approx(in_memory.low, rel=1e-8)
+    assert streamed.high == pytest.approx(in_memory.high, rel=1e-8)
+
+
+def test_streamed_entropy_jackknife() -> None:
+    x, _ = paired_data()
+    acc = StreamingCovariance(4, n_groups=5)
+    acc.update(x)
+    interval = acc.gaussian_entropy_interval()
+    expected = jackknife_interval(gaussian_entropy, x, n_groups=5)
+    assert interval.standard_error == pytest.approx(expected.standard_error, rel=1e-6)
+
+
+def test_permutation_null_equals_recomputed_shuffles() -> None:
+    # White-box: replay the accumulator's generator to rebuild each within-batch shuffle and
+    # recompute the MI of the shuffled stream from scratch.
+    x, y = paired_data(n=300)
+    k, seed, batches = 5, 3, [100, 200]
+    acc = StreamingJointCovariance(4, 3, n_permutations=k, seed=seed)
+    for xs, ys in zip(np.split(x, batches), np.split(y, batches), strict=True):
+        acc.update(xs, ys)
+    test = acc.permutation_test()
+    gen = torch.Generator().manual_seed(seed)
+    shuffled = [np.empty_like(y) for _ in range(k)]
+    for rows in np.split(np.arange(300), batches):
+        perms = torch.rand(k, rows.size, generator=gen).argsort(dim=1).numpy()
+        for j in range(k):
+            shuffled[j][rows] = y[rows][perms[j]]
+    expected = [gaussian_mutual_information(x, shuffled[j]) for j in range(k)]
+    assert np.allclose(test.null, expected, rtol=1e-9, atol=1e-12)
+    assert test.estimate == pytest.approx(gaussian_mutual_information(x, y), rel=1e-10)
+    assert test.p_value == pytest.approx(1 / (k + 1))
+
+
+def test_permutation_null_is_centred_on_zero_for_independent_streams() -> None:
+    gen = torch.Generator().manual_seed(4)
+    acc = StreamingJointCovariance(3, 3, n_permutations=200, seed=1)
+    for _ in range(4):
+        acc.update(
+            torch.randn(500, 3, generator=gen, dtype=torch.float64),
+            torch.randn(500, 3, generator=gen, dtype=torch.float64),
+        )
+    test = acc.permutation_test()
+    # Corrected MI under the null has mean ~0 and s.d. ~ sqrt(dx dy / 2) / n nats.
+    sd = math.sqrt(9 / 2) / 2000 / math.log(2)
+    assert abs(test.null_mean) < 0.5 * sd
+    assert test.null_std == pytest.approx(sd, rel=0.3)
+    assert 0.0 < test.p_value <= 1.0
+
+
+def test_errors_say_what_to_change() -> None:
+    acc = StreamingJointCovariance(2, 2)
+    with pytest.raises(ValueError, match="n_permutations=K"):
+        acc.update(np.zeros((5, 2)), np.ones((5, 2)))
+        acc.permutation_test()
+    with pytest.raises(ValueError, match="n_groups >= 2"):
+        acc.gaussian_mutual_information_interval()
+    with pytest.raises(ValueError, match="2 features per sample"):
+        acc.update(np.zeros((5, 3)), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="5 samples but y has 4"):
+        acc.update(np.zeros((5, 2)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        acc.update(np.full((5, 2), np.nan), np.zeros((5, 2)))
+    fresh = StreamingCovariance(3)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        fresh.update(np.zeros((1, 3)))
+        fresh.covariance()
+    small = StreamingJointCovariance(3, 3)
+    small.update(np.random.default_rng(0).normal(size=(6, 3)), np.zeros((6, 3)) + 1)
+    with pytest.raises(ValueError, match="at least 7 samples"):
+        small.gaussian_mutual_information()
+
+
+def test_from_covariance_matches_streamed_details() -> None:
+    x, y = paired_data()
+    acc = StreamingJointCovariance(4, 3)
+    acc.update(x, y)
+    est = gaussian_mutual_information_from_covariance(acc.covariance(), 4, acc.n)
+    assert est.bits == pytest.approx(acc.gaussian_mutual_information(), rel=1e-12)

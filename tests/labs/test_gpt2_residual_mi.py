@@ -1,0 +1,221 @@
+"""The gpt2-residual-mi lab on a tiny 2-block model on CPU: MI of identical and of independent
+streams, hook shapes, offline loading, a headless end-to-end run, config errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from workbench_labs.gpt2_residual_mi import LAB
+from workbench_labs.gpt2_residual_mi.analysis import mi_point
+from workbench_labs.gpt2_residual_mi.corpus import GrammarCorpus
+from workbench_labs.gpt2_residual_mi.stream import (
+    ResidualAccumulators,
+    batch_sizes,
+    token_batches,
+)
+
+from workbench.core.errors import ConfigError
+from workbench.core.models.gpt2 import (
+    collect_residual_stream,
+    gpt2_config,
+    random_twin,
+    residual_hook_names,
+)
+from workbench.core.runner import run_lab
+from workbench.core.runs import Run
+
+N_LAYER, D_MODEL = 2, 32
+NAMES = residual_hook_names(N_LAYER)
+
+#: A small run: 128 sequences x 4 positions = 512 tokens for 2 x 32 = 64 joint dimensions.
+TINY_RUN = {
+    "n_sequences": 128,
+    "batch_size": 32,
+    "n_groups": 8,
+    "n_permutations": 9,
+    "seq_len": 24,
+    "first_position": 4,
+    "positions_per_sequence": 4,
+    "jacobian_sequences": 1,
+    "jacobian_offsets": [0, 1, 4],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-block, width-32 byte-level GPT-2 saved the way save_pretrained does."""
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    model = random_twin(gpt2_config(n_layer=N_LAYER, n_embd=D_MODEL, n_head=4, n_ctx=32), seed=7)
+    model.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def _stream_pair(model_a, model_b, n_sequences: int = 96):  # type: ignore[no-untyped-def]
+    """Accumulate (a, b) residual streams on grammar text, plus the a-streams in memory."""
+    acc = ResidualAccumulators.create(
+        NAMES, D_MODEL, n_groups=4, n_permutations=9, seed=0, layer_matrix=False, device="cpu"
+    )
+    source = GrammarCorpus(seed=3, seq_len=24)
+    batches = token_batches(
+        source,
+        batch_sizes(n_sequences, 32, 4),
+        seq_len=24,
+        first_position=4,
+        positions_per_sequence=6,
+        seed=3,
+    )
+    kept: dict[str, list[torch.Tensor]] = {name: [] for name in NAMES}
+    for batch, (a, b) in collect_residual_stream([model_a, model_b], batches, NAMES, "cpu"):
+        acc.update(a, b, batch.input_ids.shape[0])
+        for name in NAMES:
+            kept[name].append(a[name])
+    return acc, {name: torch.cat(v).double().numpy() for name, v in kept.items()}
+
+
+def test_model_with_itself_gives_the_mi_of_identical_streams(tiny_folder: Path) -> None:
+    """For X with itself the joint covariance is singular; the estimator adds a relative ridge
+    λ (Σ + λ diag Σ) and then, with μ_i the eigenvalues of X's correlation matrix,
+
+        I(X; X) = ½ Σ_i log2[(μ_i + λ)² / (λ (2 μ_i + λ))]  bits,
+
+    computed here from activations kept in memory (a peer path: numpy's corrcoef)."""
+    from workbench.core.models.gpt2 import load_pretrained
+
+    model = load_pretrained(tiny_folder, "cpu")
+    acc, kept = _stream_pair(model, model)
+    for name in NAMES:
+        details = acc.pairs[name].gaussian_mutual_information_details()
+        assert details.ridge > 0, "identical streams must make the joint covariance singular"
+        mu = np.clip(np.linalg.eigvalsh(np.corrcoef(kept[name], rowvar=False)), 0, None)
+        lam = details.ridge
+        expected = 0.5 * np.sum(np.log2((mu + lam) ** 2 / (lam * (2 * mu + lam))))
+        assert details.plugin_bits == pytest.approx(expected, rel=1e-6), name
+
+
+def test_twin_with_another_seed_shares_less(tiny_folder: Path) -> None:
+    from workbench.core.models.gpt2 import load_pretrained
+
+    model = load_pretrained(tiny_folder, "cpu")
+    twin = random_twin(model.config, seed=123)
+    same, _ = _stream_pair(model, model)
+    other, _ = _stream_pair(model, twin)
+    for name in NAMES[1:]:  # resid_pre of block 0 only sees (token, position): see below
+        identical = same.pairs[name].gaussian_mutual_information_details()
+        between = other.pairs[name].gaussian_mutual_information_details()
+        assert between.ridge == 0.0, name
+        assert math.isfinite(between.bits)
+        assert between.bits < identical.plugin_bits, name
+
+
+def test_independent_pairs_sit_on_the_null() -> None:
+    """Pairs that share nothing: the corrected MI interval covers 0, the shuffles match it."""
+    g = torch.Generator().manual_seed(0)
+    acc = ResidualAccumulators.create(
+        ("h",), 8, n_groups=8, n_permutations=19, seed=1, layer_matrix=False, device="cpu"
+    )
+    for _ in range(20):
+        x = torch.randn(256, 8, generator=g, dtype=torch.float64)
+        y = torch.randn(256, 8, generator=g, dtype=torch.float64)
+        acc.update({"h": x}, {"h": y}, 64)
+    point = mi_point(acc.pairs["h"], 0.95)
+    assert point.low < 0 < point.high
+    # Plug-in bias of Gaussian MI for independent d_x = d_y = 8: ≈ d_x d_y / (2 n ln 2) bits.
+    expected_bias = 64 / (2 * point.n_tokens * math.log(2))
+    assert point.null_mean == pytest.approx(expected_bias, rel=0.3)
+    assert abs(point.null_corrected_mean) < 0.3 * expected_bias
+
+
+def test_jackknife_groups_hold_whole_sequences() -> None:
+    """Row i of the stream goes to group i mod G (the accumulators' rule); with position-major
+    rows and batches of a multiple of G sequences every sequence stays in one group."""
+    n_groups, n_pos = 8, 5
+    row = 0
+    for size in batch_sizes(200, 32, n_groups):
+        assert size % n_groups == 0
+        groups = np.empty((n_pos, size), dtype=int)
+        for slot in range(n_pos):
+            for seq in range(size):
+                groups[slot, seq] = (row + slot * size + seq) % n_groups
+        assert np.all(groups == groups[0]), "a sequence was split across jackknife groups"
+        row += size * n_pos
+
+
+def test_headless_run_end_to_end(tiny_folder: Path, project) -> None:  # type: ignore[no-untyped-def]
+    config = LAB.make_config({"model": str(tiny_folder), **TINY_RUN})
+    run = run_lab(LAB, config, project, device="cpu")
+    assert run.status == "completed"
+    again = Run(run.path)  # the run folder round-trips
+    results = again.results
+    assert results["data/n_tokens"] == 128 * 4
+    assert results["data/n_sequences"] == 128
+    assert results["model/n_layer"] == N_LAYER
+    for name in NAMES:
+        assert f"mi/{name}" in results
+        assert results[f"mi/{name}/low"] <= results[f"mi/{name}/high"]
+        assert f"spectrum/trained/{name}/participation_ratio" in results
+        assert again.array(f"spectrum/twin/{name}").shape == (D_MODEL,)
+        curve = again.array(f"curve/{name}")
+        assert curve.shape[0] == 6
+        assert curve.shape[1] == again.array("curve/n_tokens").shape[0]
+    for key in ("trained", "twin", "cross"):
+        matrix = again.array(f"layers/mi_{key}")
+        assert matrix.shape == (len(NAMES), len(NAMES))
+    assert np.all(np.isnan(np.diag(again.array("layers/mi_trained"))))
+    # The cross matrix's diagonal is the per-hook MI, from a different accumulator.
+    np.testing.assert_allclose(
+        np.diag(again.array("layers/mi_cross"))[1:],
+        [results[f"mi/{name}"] for name in NAMES[1:]],
+        rtol=1e-6,
+    )
+    sv = again.array("jacobian/trained/offset_1")
+    assert sv.shape == (1, D_MODEL)
+    assert np.all(np.diff(sv[0]) <= 0)
+    summary = again.text("summary.md")
+    assert "MI per hook point" in summary and "blocks.1.hook_resid_post" in summary
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"batch_size": 30, "n_groups": 8}, "batch_size"),
+        (
+            {"seq_len": 10, "first_position": 8, "positions_per_sequence": 4},
+            "positions_per_sequence",
+        ),
+        ({"token_counts": [500, 200]}, "token_counts"),
+        ({"jacobian_offsets": [0, 64]}, "jacobian_offsets"),
+        ({"n_sequences": 10}, "n_sequences"),
+    ],
+)
+def test_bad_configs_name_the_key(values: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        LAB.make_config(values)
+
+
+def test_missing_model_folder_is_a_clear_failure(project, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from workbench.core.runner import RunFailedError
+
+    config = LAB.make_config({"model": str(tmp_path / "no-model"), **TINY_RUN})
+    with pytest.raises(RunFailedError, match="does not exist"):
+        run_lab(LAB, config, project, device="cpu")
+
+
+def test_seq_len_beyond_the_context_is_refused(tiny_folder: Path, project) -> None:  # type: ignore[no-untyped-def]
+    from workbench.core.runner import RunFailedError
+
+    config = LAB.make_config({"model": str(tiny_folder), **TINY_RUN, "seq_len": 64})
+    with pytest.raises(RunFailedError, match="seq_len"):
+        run_lab(LAB, config, project, device="cpu")
+
+
+@pytest.mark.slow
+def test_default_offline_run_completes(project) -> None:  # type: ignore[no-untyped-def]
+    """The shipped checkpoint with the default config (about a minute on 2 cores)."""
+    run = run_lab(LAB, LAB.make_config({}), project, device="cpu")
+    assert run.status == "completed"
+    assert run.results["model/d_model"] == 128
+    assert run.results["data/n_tokens"] == 1536 * 8

@@ -1,0 +1,88 @@
+"""The measurement core: information, similarity and spectrum measures.
+
+Import from the public facade :mod:`workbench.measures`. Every measure takes numpy arrays or
+torch tensors (CPU or CUDA), returns floats or numpy arrays, and documents its formula, units
+and shapes. Information is in bits.
+
+Modules: ``discretization`` (activations to codes), ``discrete`` (entropy, MI, information ratio and
+their pairwise matrices), ``network_similarity`` (network similarity from layer codes), ``gaussian``
+(log-determinant entropy and MI with bias correction), ``streaming`` (covariance accumulators),
+``resampling`` (permutation nulls, bootstrap and jackknife intervals), ``ksg`` (k-NN MI),
+``cka`` (linear CKA) and ``spectra`` (covariance spectra and dimensionality).
+"""
+
+from __future__ import annotations
+
+from workbench.core.measures.cka import linear_cka
+from workbench.core.measures.discrete import (
+    entropy,
+    information_ratio,
+    information_ratio_matrix,
+    joint_entropy,
+    mutual_information,
+    mutual_information_matrix,
+)
+from workbench.core.measures.discretization import canonical_codes, discretize, discretize_batch
+from workbench.core.measures.gaussian import (
+    GaussianEstimate,
+    gaussian_entropy,
+    gaussian_entropy_details,
+    gaussian_entropy_from_covariance,
+    gaussian_mutual_information,
+    gaussian_mutual_information_details,
+    gaussian_mutual_information_from_covariance,
+    log_det_bias,
+)
+from workbench.core.measures.ksg import ksg_mutual_information
+from workbench.core.measures.network_similarity import normalized_similarity, similarity
+from workbench.core.measures.resampling import (
+    Interval,
+    PermutationTest,
+    bootstrap_interval,
+    jackknife_interval,
+    permutation_test,
+)
+from workbench.core.measures.spectra import (
+    PowerLawFit,
+    covariance_spectrum,
+    effective_rank,
+    participation_ratio,
+    power_law_exponent,
+)
+from workbench.core.measures.streaming import StreamingCovariance, StreamingJointCovariance
+
+__all__ = [
+    "GaussianEstimate",
+    "Interval",
+    "PermutationTest",
+    "PowerLawFit",
+    "StreamingCovariance",
+    "StreamingJointCovariance",
+    "bootstrap_interval",
+    "canonical_codes",
+    "covariance_spectrum",
+    "discretize",
+    "discretize_batch",
+    "effective_rank",
+    "entropy",
+    "gaussian_entropy",
+    "gaussian_entropy_details",
+    "gaussian_entropy_from_covariance",
+    "gaussian_mutual_information",
+    "gaussian_mutual_information_details",
+    "gaussian_mutual_information_from_covariance",
+    "information_ratio",
+    "information_ratio_matrix",
+    "jackknife_interval",
+    "joint_entropy",
+    "ksg_mutual_information",
+    "linear_cka",
+    "log_det_bias",
+    "mutual_information",
+    "mutual_information_matrix",
+    "normalized_similarity",
+    "participation_ratio",
+    "permutation_test",
+    "power_law_exponent",
+    "similarity",
+]

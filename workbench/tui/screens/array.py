@@ -1,0 +1,101 @@
+"""One array of a run, full screen: a heatmap with a cell cursor, a spectrum or a curve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.lab import View
+from workbench.core.runs import Run
+from workbench.render.views import array_heatmap, array_plot_spec
+from workbench.tui.widgets.heatmap import HeatmapView
+from workbench.tui.widgets.plot import PlotView
+
+if TYPE_CHECKING:
+    from workbench.tui.app import WorkbenchApp
+
+__all__ = ["ArrayScreen", "default_view"]
+
+
+def default_view(run: Run, name: str) -> View:
+    """A view for an array no lab step describes: a heatmap for 2-D, a curve otherwise."""
+    meta = run.array_meta(name)
+    shape = meta.get("shape")
+    ndim = len(shape) if isinstance(shape, list) else run.array(name).ndim
+    return View("heatmap" if ndim == 2 else "curve", name, name)
+
+
+class ArrayScreen(Screen[None]):
+    """Shows arrays of a run one at a time; ``[`` and ``]`` step through the list.
+
+    Args:
+        run: The run.
+        items: ``(array name, view)`` pairs to step through.
+        index: Which one to show first.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left_square_bracket", "step(-1)", "Previous", key_display="["),
+        Binding("right_square_bracket", "step(1)", "Next", key_display="]"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, run: Run, items: Sequence[tuple[str, View]], index: int = 0) -> None:
+        super().__init__()
+        self.run = run
+        self.items = list(items)
+        self.index = index
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        """The workbench app."""
+        return cast("WorkbenchApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        """Caption and the drawing."""
+        yield Header()
+        yield Static("", id="array-caption", markup=False)
+        yield Static("", id="array-body")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        """Show the first array."""
+        self.sub_title = self.run.id
+        self._show()
+
+    def _show(self) -> None:
+        name, view = self.items[self.index]
+        meta = self.run.array_meta(name)
+        description = meta.get("description", "")
+        count = f"[{self.index + 1}/{len(self.items)}] " if len(self.items) > 1 else ""
+        caption = f"{count}{name}" + (f" — {description}" if description else "")
+        self.query_one("#array-caption", Static).update(caption)
+        for old in self.query(".array-view"):
+            old.remove()
+        try:
+            widget = self._widget(name, view)
+        except (WorkbenchError, ValueError, OSError) as err:
+            widget = Static(f"cannot show {name}: {err}", classes="array-view error-panel")
+        self.mount(widget, after="#array-caption")
+        widget.focus()
+
+    def _widget(self, name: str, view: View) -> Widget:
+        if view.kind == "heatmap":
+            heatmap = array_heatmap(self.run, name, view)
+            return HeatmapView.from_heatmap(heatmap, classes="array-view", id="array-heatmap")
+        return PlotView(
+            array_plot_spec(self.run, name, view), classes="array-view", id="array-plot"
+        )
+
+    def action_step(self, delta: int) -> None:
+        """Show the previous or next array."""
+        if len(self.items) > 1:
+            self.index = (self.index + delta) % len(self.items)
+            self._show()

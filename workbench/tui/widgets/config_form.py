@@ -1,0 +1,187 @@
+"""A config form built from a lab's typed config, validated as you type.
+
+Every field is parsed and checked with :func:`workbench.core.config.validate_field`,
+the same function behind ``--set key=value``, so a bad value gets the CLI's
+exact message under the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import tomli_w
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+from workbench.core.config import FieldSpec, build_config, config_fields, validate_field
+from workbench.core.errors import ConfigError
+
+__all__ = ["ConfigForm", "toml_text"]
+
+
+def toml_text(value: Any) -> str:
+    """A value written as the TOML a user would type: ``3``, ``1e-3``, ``"tanh"``, ``[16, 16]``.
+
+    Lists stay on one line (tomli_w would break a long one over several).
+    """
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    line = tomli_w.dumps({"v": value})
+    return line.partition("=")[2].strip()
+
+
+class ConfigForm(VerticalScroll):
+    """One row per config field: name, input, unit and help, and an error line.
+
+    Args:
+        config_cls: The lab's frozen config dataclass.
+        values: Starting values (e.g. a previous run's config); others take defaults.
+    """
+
+    DEFAULT_CSS = """
+    ConfigForm {
+        height: 1fr;
+    }
+    ConfigForm .field-row {
+        height: 1;
+    }
+    ConfigForm .field-name {
+        width: 18;
+        text-style: bold;
+    }
+    ConfigForm Input {
+        width: 1fr;
+        padding: 0 1;
+        background: $boost;
+    }
+    ConfigForm Input:focus {
+        background: $primary 30%;
+    }
+    ConfigForm Input.-invalid {
+        background: $error 40%;
+    }
+    ConfigForm .field-help {
+        color: $text-muted;
+        padding-left: 18;
+    }
+    ConfigForm .field-error {
+        color: $error;
+        padding-left: 18;
+        display: none;
+    }
+    ConfigForm .field-error.-shown {
+        display: block;
+    }
+    """
+
+    class Validity(Message):
+        """The form became valid or invalid."""
+
+        def __init__(self, form: ConfigForm, errors: dict[str, str]) -> None:
+            super().__init__()
+            self.form = form
+            self.errors = errors
+
+    def __init__(
+        self,
+        config_cls: type[Any],
+        values: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.config_cls = config_cls
+        self.fields: list[FieldSpec] = config_fields(config_cls)
+        self._start = dict(values or {})
+        self.errors: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        """One row per field, in declaration order."""
+        for spec in self.fields:
+            value = self._start.get(spec.name, spec.default)
+            unit = f" [{spec.unit}]" if spec.unit else ""
+            with Horizontal(classes="field-row"):
+                yield Label(spec.name, classes="field-name")
+                yield Input(
+                    value="" if value is None else toml_text(value),
+                    id=f"field-{spec.name}",
+                    compact=True,
+                )
+            yield Static(f"{spec.help}{unit} · {spec.allowed}", classes="field-help", markup=False)
+            yield Static("", id=f"error-{spec.name}", classes="field-error", markup=False)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Validate the field that changed and show or clear its message."""
+        if event.input.id is None or not event.input.id.startswith("field-"):
+            return
+        key = event.input.id.removeprefix("field-")
+        self._check(key, event.value)
+        self.post_message(self.Validity(self, dict(self.errors)))
+
+    def _check(self, key: str, text: str) -> Any:
+        error = self.query_one(f"#error-{key}", Static)
+        field_input = self.query_one(f"#field-{key}", Input)
+        try:
+            value = validate_field(self.config_cls, key, text)
+        except ConfigError as err:
+            self.errors[key] = str(err)
+            error.update(str(err))
+            error.add_class("-shown")
+            field_input.add_class("-invalid")
+            return None
+        self.errors.pop(key, None)
+        error.update("")
+        error.remove_class("-shown")
+        field_input.remove_class("-invalid")
+        return value
+
+    def texts(self) -> dict[str, str]:
+        """The text typed in each field."""
+        return {
+            spec.name: self.query_one(f"#field-{spec.name}", Input).value for spec in self.fields
+        }
+
+    def values(self) -> dict[str, Any]:
+        """Every field parsed and validated.
+
+        Raises:
+            ConfigError: for the first invalid field (its message is also shown under it).
+        """
+        out: dict[str, Any] = {}
+        first: ConfigError | None = None
+        for key, text in self.texts().items():
+            if not text.strip():
+                continue  # an empty field takes the default
+            try:
+                out[key] = validate_field(self.config_cls, key, text)
+            except ConfigError as err:
+                self._check(key, text)
+                first = first or err
+        if first is not None:
+            raise first
+        return out
+
+    def build(self) -> Any:
+        """The validated config object (field and cross-field checks).
+
+        Raises:
+            ConfigError: naming the key and what is allowed; shown under the field too.
+        """
+        values = self.values()
+        try:
+            return build_config(self.config_cls, values)
+        except ConfigError as err:
+            if err.key in {spec.name for spec in self.fields}:
+                error = self.query_one(f"#error-{err.key}", Static)
+                error.update(str(err))
+                error.add_class("-shown")
+            raise
+
+    def focus_field(self, key: str) -> None:
+        """Move focus to a field (after an error)."""
+        self.query_one(f"#field-{key}", Input).focus()
