@@ -294,6 +294,22 @@ def test_a_diverging_seed_is_flagged_and_frozen_while_others_train(poison: float
     assert np.isfinite(result.final_loss[[0, 1, 3]]).all()
 
 
+def test_a_seed_whose_gradient_overflows_is_flagged_even_with_a_finite_loss() -> None:
+    # bce on logits ~1e22 is finite (~1e22), but the output weights' gradient is
+    # ~1e20, whose square overflows float32: Adam's v would become inf and the
+    # seed would stall silently. The squared-gradient-norm check flags it instead.
+    x, y = first_bit()
+    config = TrainConfig(widths=(8,), steps=20, loss="bce-with-logits")
+    model = init_ensemble(config, range(3), N_BITS, 1)
+    with torch.no_grad():
+        model.layers[0].weight[1].fill_(1e21)
+    before = model.params[1].clone()
+    result = train_ensemble(model, x, y, config)
+    assert np.isfinite(result.final_loss[1]) and result.final_loss[1] > 1e15
+    assert result.diverged.tolist() == [False, True, False]
+    assert torch.equal(model.params[1], before)
+
+
 def test_progress_reaches_the_callback_and_an_exception_cancels() -> None:
     x, y = first_bit()
     config = TrainConfig(widths=(8,), steps=100, log_every=30, loss_threshold=1e-9)

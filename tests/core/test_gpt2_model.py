@@ -218,3 +218,12 @@ def test_eager_attention_is_restored(model) -> None:  # type: ignore[no-untyped-
     with eager_attention(model):
         assert model.config._attn_implementation == "eager"
     assert model.config._attn_implementation == before
+
+
+def test_twin_has_its_own_config(model) -> None:  # type: ignore[no-untyped-def]
+    """Switching the twin to eager attention must leave the trained model as it was."""
+    twin = random_twin(model.config, seed=1)
+    assert twin.config is not model.config
+    before = model.config._attn_implementation
+    with eager_attention(twin):
+        assert model.config._attn_implementation == before

@@ -8,15 +8,15 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from workbench_labs.fuzzy_xor import LAB
-from workbench_labs.fuzzy_xor.fuzzy import fuzzy_xor, unit_square_grid
-from workbench_labs.fuzzy_xor.references import reference_networks
 
 from workbench.core.ensemble import ensemble_from_state_dict
 from workbench.core.errors import ConfigError
 from workbench.core.registry import load_lab
 from workbench.core.runner import run_lab
 from workbench.core.runs import Project, Run
+from workbench_labs.fuzzy_xor import LAB
+from workbench_labs.fuzzy_xor.fuzzy import fuzzy_xor, unit_square_grid
+from workbench_labs.fuzzy_xor.references import reference_networks
 
 TINY: dict[str, Any] = {
     "seeds": 5,

@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import stats
 from sklearn.linear_model import LinearRegression
+
 from workbench_labs.fuzzy_xor.candidates import build_candidate_library, candidate_functions
 from workbench_labs.fuzzy_xor.fuzzy import BOOLEAN_FUNCTIONS, unit_square_grid
 from workbench_labs.fuzzy_xor.matching import (

@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from workbench_labs.fuzzy_xor.fuzzy import (
     BOOLEAN_FUNCTIONS,
     fuzzy_and,

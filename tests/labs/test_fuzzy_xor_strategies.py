@@ -7,6 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 import torch
+
+from workbench.core.ensemble import EnsembleMLP, init_ensemble
+from workbench.core.ensemble import TrainConfig as EnsembleTrainConfig
 from workbench_labs.fuzzy_xor.candidates import build_candidate_library, candidate_functions
 from workbench_labs.fuzzy_xor.fuzzy import unit_square_grid
 from workbench_labs.fuzzy_xor.matching import affine_span_r2, match_neurons
@@ -39,9 +42,6 @@ from workbench_labs.fuzzy_xor.strategies import (
     strategy_counts,
     strategy_names,
 )
-
-from workbench.core.ensemble import EnsembleMLP, init_ensemble
-from workbench.core.ensemble import TrainConfig as EnsembleTrainConfig
 
 REFERENCES = reference_networks()
 BY_NAME = {net.name: net for net in REFERENCES}

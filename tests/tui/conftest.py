@@ -59,7 +59,12 @@ def make_run(
     )
     try:
         records = [
-            {"step": step, "seed": seed, "task": "first-bit", "loss": float(np.exp(-step / (20 + 10 * seed)))}
+            {
+                "step": step,
+                "seed": seed,
+                "task": "first-bit",
+                "loss": float(np.exp(-step / (20 + 10 * seed))),
+            }
             for step in range(0, steps + 1, 10)
             for seed in range(seeds)
         ]
@@ -72,9 +77,7 @@ def make_run(
             labels={"seed": [str(i) for i in range(seeds)]},
             description="information ratio between seeds",
         )
-        writer.save_array(
-            "spectrum/hidden", np.arange(1, 33, dtype=float) ** -1.2, axes=("rank",)
-        )
+        writer.save_array("spectrum/hidden", np.arange(1, 33, dtype=float) ** -1.2, axes=("rank",))
         writer.set_results(
             dict(results)
             if results is not None

@@ -76,7 +76,9 @@ def test_unknown_ramp_names_the_known_ones() -> None:
         get_ramp("rainbow")
 
 
-@pytest.mark.parametrize("rgb", [(0, 0, 0), (255, 255, 255), (68, 1, 84), (253, 231, 37), (128, 128, 128)])
+@pytest.mark.parametrize(
+    "rgb", [(0, 0, 0), (255, 255, 255), (68, 1, 84), (253, 231, 37), (128, 128, 128)]
+)
 def test_contrast_text_colour_is_the_better_of_black_and_white(rgb: tuple[int, int, int]) -> None:
     chosen = contrast_text_color(rgb)
     other = (255, 255, 255) if chosen == (0, 0, 0) else (0, 0, 0)
@@ -85,7 +87,9 @@ def test_contrast_text_colour_is_the_better_of_black_and_white(rgb: tuple[int, i
 
 def test_detect_color_mode() -> None:
     assert detect_color_mode(None, {"NO_COLOR": "1"}) == "none"
-    assert detect_color_mode(None, {"NO_COLOR": ""}) == "truecolor"  # empty means unset (no-color.org)
+    assert (
+        detect_color_mode(None, {"NO_COLOR": ""}) == "truecolor"
+    )  # empty means unset (no-color.org)
     truecolor = Console(color_system="truecolor", force_terminal=True)
     eight_bit = Console(color_system="256", force_terminal=True)
     plain = Console(color_system=None)

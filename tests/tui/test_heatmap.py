@@ -123,7 +123,9 @@ def test_large_matrix_shows_a_window_around_the_selection() -> None:
 
 
 def test_console_rendering_fits_the_width() -> None:
-    console = Console(width=40, color_system="256", force_terminal=True, file=io.StringIO(), record=True)
+    console = Console(
+        width=40, color_system="256", force_terminal=True, file=io.StringIO(), record=True
+    )
     console.print(Heatmap(np.eye(30), title="eye", selected=(29, 29)))
     text = console.export_text()
     assert all(len(line) <= 40 for line in text.splitlines())

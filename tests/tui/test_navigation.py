@@ -33,7 +33,12 @@ OLDEST = "20261121-093000-000-aaaa"
 async def home_ready(pilot: Any) -> None:
     app = pilot.app
     await wait_screen(pilot, HomeScreen)
-    await wait_until(pilot, lambda: app.screen.query_one(RunsTable).rows_shown or app.screen.query_one("#empty").display)
+    await wait_until(
+        pilot,
+        lambda: (
+            app.screen.query_one(RunsTable).rows_shown or app.screen.query_one("#empty").display
+        ),
+    )
 
 
 def finish(app: WorkbenchApp) -> None:
@@ -203,7 +208,13 @@ def test_help_lists_the_keys_of_the_screen(demo_project: Project) -> None:
             await pilot.press("question_mark")
             await wait_screen(pilot, HelpScreen)
             text = screen_text(app)
-            for words in ("Choose a lab", "Compare the runs", "Export the", "Import a run", "sample"):
+            for words in (
+                "Choose a lab",
+                "Compare the runs",
+                "Export the",
+                "Import a run",
+                "sample",
+            ):
                 assert words in text
             await pilot.press("escape")
             await wait_screen(pilot, HomeScreen)
@@ -380,7 +391,9 @@ def test_open_another_project(demo_project: Project, tmp_path: Path) -> None:
 def test_live_screen_follows_a_run_written_by_another_process(project: Project) -> None:
     """The run folder is the source of truth: a writer outside the TUI shows up live."""
     run_id, path = project.new_run_dir()
-    writer = RunWriter.create(path, run_id=run_id, lab="fake", config={}, device="cpu", seeds=(0, 3))
+    writer = RunWriter.create(
+        path, run_id=run_id, lab="fake", config={}, device="cpu", seeds=(0, 3)
+    )
 
     async def go() -> None:
         app = WorkbenchApp(project)
@@ -392,11 +405,18 @@ def test_live_screen_follows_a_run_written_by_another_process(project: Project) 
             await wait_until(pilot, lambda: screen.snapshot is not None)
             for step in range(0, 60, 10):
                 writer.append_metrics(
-                    [{"step": step, "seed": s, "task": "first-bit", "loss": 1 / (1 + step + s)} for s in range(3)]
+                    [
+                        {"step": step, "seed": s, "task": "first-bit", "loss": 1 / (1 + step + s)}
+                        for s in range(3)
+                    ]
                     + [{"step": step, "task": "first-bit", "live/ir_last_hidden": step / 100}]
                 )
-            writer.write_progress("train", 50, 200, {"converged": 2, "diverged": 1, "steps_per_second": 1234.0})
-            await wait_until(pilot, lambda: screen.curves is not None and len(screen.curves.steps) == 6)
+            writer.write_progress(
+                "train", 50, 200, {"converged": 2, "diverged": 1, "steps_per_second": 1234.0}
+            )
+            await wait_until(
+                pilot, lambda: screen.curves is not None and len(screen.curves.steps) == 6
+            )
             await wait_until(pilot, lambda: "live/ir_last_hidden" in screen.live_curves)
             await pilot.pause(0.6)
             text = screen_text(app)
@@ -409,7 +429,9 @@ def test_live_screen_follows_a_run_written_by_another_process(project: Project) 
             assert "loss (log)" not in screen_text(app)
             writer.mark_step_done("train")
             writer.finish("completed")
-            await wait_until(pilot, lambda: screen.snapshot is not None and screen.snapshot.finished)
+            await wait_until(
+                pilot, lambda: screen.snapshot is not None and screen.snapshot.finished
+            )
             await pilot.pause(0.3)
             assert "completed" in screen_text(app)
             await pilot.press("x")  # nothing to cancel now

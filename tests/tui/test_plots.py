@@ -20,7 +20,9 @@ from workbench.render.plots import (
 from workbench.render.series import LossCurves
 
 
-@pytest.mark.parametrize(("lo", "hi", "n"), [(0, 1, 6), (0.013, 0.97, 5), (-3, 1234, 7), (5, 5.5, 4)])
+@pytest.mark.parametrize(
+    ("lo", "hi", "n"), [(0, 1, 6), (0.013, 0.97, 5), (-3, 1234, 7), (5, 5.5, 4)]
+)
 def test_nice_ticks_are_round_and_inside_the_range(lo: float, hi: float, n: int) -> None:
     ticks = nice_ticks(lo, hi, n)
     assert 2 <= len(ticks) <= n
@@ -86,7 +88,9 @@ def test_no_color_gives_plain_text_and_distinct_markers() -> None:
     x = np.arange(20)
     spec = PlotSpec(lines=(Line(x, x, label="a"), Line(x, 2 * x, label="b")))
     text = render_plot(spec, 50, 14, mode="none")
-    assert all(span.style in ("", None) or not getattr(span.style, "color", None) for span in text.spans)
+    assert all(
+        span.style in ("", None) or not getattr(span.style, "color", None) for span in text.spans
+    )
     assert "•" in text.plain  # the second series' marker
     assert "•• b" in text.plain
 

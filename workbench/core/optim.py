@@ -7,11 +7,12 @@ and step count are left bit-for-bit unchanged. The mask lives on the device, so
 freezing needs no host sync.
 
 How freezing stays exact without ``torch.where`` on the whole buffer (a bool-mask
-select costs ~7x a multiply on CPU): non-finite gradient entries are zeroed first
-(``nan_to_num``), then every per-row update is scaled by 0 (frozen) or 1 (active)
-in a form that returns the old value exactly when the scale is 0, e.g.
-``m + 0·(g - m) = m`` for finite m and g. All state stays finite as long as the
-gradients of *active* rows are finite with finite squares, which
+select costs ~7x a multiply on CPU): the gradient is multiplied by the 0/1 mask and
+its non-finite entries zeroed (``nan_to_num``), so a frozen row's gradient is exactly
+0; then every per-row update is scaled by the mask in a form that returns the old
+value exactly when the scale is 0, e.g. ``m + 0·(0 - m) = m`` for finite m. All
+state stays finite as long as the gradients of *active* rows are finite with finite
+squares, which
 :func:`workbench.core.ensemble.train_ensemble` guarantees by flagging a seed as
 diverged, before its update, when its loss or its squared gradient norm is not
 finite. A non-finite entry in an active row's gradient is treated as 0.
@@ -79,15 +80,15 @@ class BatchedSGD:
     def step(self, grad: Tensor, active: Tensor) -> None:
         """See :meth:`BatchedOptimizer.step`."""
         on = active.unsqueeze(1).to(self.params.dtype)  # (seed, 1): 1 active, 0 frozen
-        grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
-        direction = grad
-        if self.buffer is not None:
-            # m ← μ m + g for active rows; factor 1 and g·0 leave a frozen row exact.
-            # On the first step m = 0, so m = g exactly as torch.optim.SGD sets it.
-            factor = torch.where(active.unsqueeze(1), self._momentum, self._one)
-            self.buffer.mul_(factor).addcmul_(grad, on)
-            direction = self.buffer
-        self.params.addcmul_(direction, on, value=-self.lr)
+        grad = _masked_gradient(grad, on)
+        if self.buffer is None:
+            self.params.add_(grad, alpha=-self.lr)  # θ - η·0 = θ for a frozen row
+            return
+        # m ← μ m + g for active rows; factor 1 and g = 0 leave a frozen row exact.
+        # On the first step m = 0, so m = g exactly as torch.optim.SGD sets it.
+        factor = torch.where(active.unsqueeze(1), self._momentum, self._one)
+        self.buffer.mul_(factor).add_(grad)
+        self.params.addcmul_(self.buffer, on, value=-self.lr)
 
 
 class BatchedAdam:
@@ -137,8 +138,9 @@ class BatchedAdam:
         """See :meth:`BatchedOptimizer.step`."""
         beta1, beta2 = self.betas
         on = active.unsqueeze(1).to(self.params.dtype)  # (seed, 1): 1 active, 0 frozen
-        # 1. Moments: lerp weight 0 leaves a frozen row exactly (m + 0·(g - m) = m).
-        grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+        # 1. Moments: g = 0 and lerp weight 0 leave a frozen row exactly
+        #    (m + 0·(0 - m) = m), and its g² cannot overflow.
+        grad = _masked_gradient(grad, on)
         self.steps.add_(active)
         self.exp_avg.lerp_(grad, on * (1.0 - beta1))
         self.exp_avg_sq.lerp_(grad * grad, on * (1.0 - beta2))
@@ -184,6 +186,11 @@ def make_optimizer(
     if name == "sgd":
         return BatchedSGD(params, lr, momentum=momentum)
     raise ValueError(f"optimizer {name!r} is unknown; use one of {OPTIMIZERS}")
+
+
+def _masked_gradient(grad: Tensor, on: Tensor) -> Tensor:
+    """g·on with non-finite entries set to 0: exactly 0 on frozen rows (even for NaN/inf)."""
+    return (grad * on).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _check_params(params: Tensor) -> None:

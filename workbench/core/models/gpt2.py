@@ -27,6 +27,7 @@ positions sampled from each sequence), activations ``(batch * n_pos, d_model)``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import re
@@ -213,8 +214,10 @@ def random_twin(config: Any, seed: int, device: torch.device | str = "cpu") -> A
     """
     from transformers import GPT2LMHeadModel
 
+    # A copy of the config: switching the twin's attention implementation (eager_attention)
+    # must not switch the trained model's, which would otherwise share the object.
     with torch.random.fork_rng(devices=[]):
-        model: Any = GPT2LMHeadModel(config)
+        model: Any = GPT2LMHeadModel(copy.deepcopy(config))
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     init_gpt2_weights_(model, generator)
     return model.to(device).eval()

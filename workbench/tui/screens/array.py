@@ -61,29 +61,33 @@ class ArrayScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         """Caption and the drawing."""
         yield Header()
-        yield Static("", id="array-caption", markup=False)
-        yield Static("", id="array-body")
+        yield Static(self._caption(), id="array-caption", markup=False)
+        yield self._view()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        """Show the first array."""
+        """Focus the drawing (arrows move a heatmap's cursor)."""
         self.sub_title = self.run.id
-        self._show()
+        self.query_one(".array-view").focus()
 
-    def _show(self) -> None:
-        name, view = self.items[self.index]
-        meta = self.run.array_meta(name)
-        description = meta.get("description", "")
+    def _caption(self) -> str:
+        name, _ = self.items[self.index]
+        description = self.run.array_meta(name).get("description", "")
         count = f"[{self.index + 1}/{len(self.items)}] " if len(self.items) > 1 else ""
-        caption = f"{count}{name}" + (f" — {description}" if description else "")
-        self.query_one("#array-caption", Static).update(caption)
-        for old in self.query(".array-view"):
-            old.remove()
+        return f"{count}{name}" + (f" — {description}" if description else "")
+
+    def _view(self) -> Widget:
+        name, view = self.items[self.index]
         try:
-            widget = self._widget(name, view)
+            return self._widget(name, view)
         except (WorkbenchError, ValueError, OSError) as err:
-            widget = Static(f"cannot show {name}: {err}", classes="array-view error-panel")
-        self.mount(widget, after="#array-caption")
+            return Static(f"cannot show {name}: {err}", classes="array-view error-panel")
+
+    async def _show(self) -> None:
+        self.query_one("#array-caption", Static).update(self._caption())
+        await self.query(".array-view").remove()
+        widget = self._view()
+        await self.mount(widget, after="#array-caption")
         widget.focus()
 
     def _widget(self, name: str, view: View) -> Widget:
@@ -94,8 +98,8 @@ class ArrayScreen(Screen[None]):
             array_plot_spec(self.run, name, view), classes="array-view", id="array-plot"
         )
 
-    def action_step(self, delta: int) -> None:
+    async def action_step(self, delta: int) -> None:
         """Show the previous or next array."""
         if len(self.items) > 1:
             self.index = (self.index + delta) % len(self.items)
-            self._show()
+            await self._show()

@@ -66,8 +66,16 @@ class LabStepperScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run", "Run", priority=True),
-        Binding("n", "page(1)", "Next"),
-        Binding("b", "page(-1)", "Back"),
+        Binding(
+            "n,ctrl+n", "page(1)", "Next", key_display="n", tooltip="Next page (ctrl+n in a field)"
+        ),
+        Binding(
+            "b,ctrl+b",
+            "page(-1)",
+            "Back",
+            key_display="b",
+            tooltip="Previous page (ctrl+b in a field)",
+        ),
         Binding("l", "live", "Live"),
         Binding("d", "detail", "Detail"),
         Binding("escape", "app.pop_screen", "Home"),
@@ -201,6 +209,8 @@ class LabStepperScreen(Screen[None]):
         self._opened_live = False
         self._clear_results()
         self.notify(f"starting {self.lab.name}…", timeout=3)
+        # Leave the form: n and b now turn pages instead of typing into a field.
+        self.query_one("#stepper-pages", OptionList).focus()
         self._tick()
 
     def _tick(self) -> None:

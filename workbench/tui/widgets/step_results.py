@@ -100,7 +100,7 @@ class StepResults(Vertical):
                     self.items.append((name, view))
         if options:
             yield Label("Arrays (enter to view)", classes="view-title")
-            yield OptionList(*options, id="step-arrays")
+            yield OptionList(*options, id=f"step-arrays-{self.step.key}")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         """Open the chosen array."""
