@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from rich.console import Console
@@ -65,7 +67,7 @@ def test_sequential_ramps_keep_order_in_truecolor_and_256_colours(name: str, mod
     ramp = RAMPS[name]
     ts = np.linspace(0, 1, 11)
     lum = [relative_luminance(ramp.shown_rgb(float(t), mode)) for t in ts]  # type: ignore[arg-type]
-    assert all(b >= a - 1e-9 for a, b in zip(lum, lum[1:], strict=False)), lum
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(lum)), lum
     # ... and the 11 levels stay distinguishable: at least 8 different colours after rounding.
     shown = {ramp.shown_rgb(float(t), mode) for t in ts}  # type: ignore[arg-type]
     assert len(shown) >= 8

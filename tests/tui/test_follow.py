@@ -41,7 +41,7 @@ def test_polls_read_only_what_was_appended(writer: RunWriter) -> None:
     assert snap.curves is not None and snap.n_records == 4
     assert snap.curves.steps.tolist() == [0, 10]
     assert follower.poll().curves is None  # nothing new: nothing redrawn
-    writer.append_metrics(loss_records(20) + [{"step": 20, "task": "t", "live/ir": 0.5}])
+    writer.append_metrics([*loss_records(20), {"step": 20, "task": "t", "live/ir": 0.5}])
     snap = follower.poll()
     assert snap.curves is not None and snap.curves.steps.tolist() == [0, 10, 20]
     np.testing.assert_allclose(snap.curves.values[1], [1 / 2, 1 / 12, 1 / 22])

@@ -105,10 +105,7 @@ def test_selected_cell_shows_its_exact_value_and_labels() -> None:
 def test_scale_shows_the_value_range() -> None:
     values = np.array([[-2.0, 0.0], [1.0, 6.0]])
     lines = [line.plain for line in Heatmap(values).lines(80, None, "truecolor")]
-    scale = lines[-1]
-    assert scale.split()[0] == format_value(-2.0, 7)
-    assert scale.split()[-1] == format_value(6.0, 7)
-    assert format_value(2.0, 7) in scale.split()  # the middle of the range
+    assert lines[-1].split() == ["-2", "2", "6"]  # low end, middle, high end
 
 
 def test_large_matrix_shows_a_window_around_the_selection() -> None:

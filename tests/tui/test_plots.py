@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from workbench.measures import power_law_exponent
 from workbench.render.plots import (
     Line,
     PlotSpec,
@@ -108,16 +109,20 @@ def test_loss_spec_switches_to_median_and_band_with_many_seeds() -> None:
     assert "20 curves" in spec.note
 
 
-def test_spectrum_spec_is_log_log_with_the_exponent_in_the_caption() -> None:
-    lam = np.arange(1, 65, dtype=float) ** -1.3
-    spec = spectrum_spec(lam[::-1], exponent=1.3, fit_range=(2, 40))
+def test_spectrum_spec_draws_the_measured_power_law_fit() -> None:
+    lam = 2.0 * np.arange(1, 65, dtype=float) ** -1.3
+    fit = power_law_exponent(lam, ranks=(2, 40))
+    spec = spectrum_spec(lam[::-1], fit=fit)
     assert spec.log_x and spec.log_y
     data = spec.lines[-1]
     assert data.y[0] == lam.max()  # sorted descending: rank 1 is the largest
-    fit = spec.lines[0]
-    np.testing.assert_allclose(fit.y, fit.x**-1.3, rtol=1e-9)
-    text = render_plot(spec, 70, 18).plain
-    assert "α = 1.3 over ranks 2–40" in text
+    line = spec.lines[0]
+    assert line.x[0] == 2 and line.x[-1] == 40
+    np.testing.assert_allclose(line.y, 2.0 * line.x**-1.3, rtol=1e-9)
+    text = render_plot(spec, 78, 18).plain
+    assert "α = 1.3 over ranks 2–40, R² = 1.000" in text
+    labels = [line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line]
+    assert "1" in labels[0] or "2" in labels[0]
 
 
 def test_empty_and_tiny_plots_say_why() -> None:

@@ -10,7 +10,6 @@ from workbench.render.series import (
     LossAccumulator,
     LossCurves,
     log_positive,
-    power_law_line,
     seed_spread,
     thin_indices,
 )
@@ -104,15 +103,3 @@ def test_thin_indices() -> None:
 def test_log_positive_drops_what_a_log_axis_cannot_show() -> None:
     x, y, dropped = log_positive([1, 2, 3, 4], [1.0, 0.0, -1.0, np.nan], log_x=False, log_y=True)
     assert x.tolist() == [1] and y.tolist() == [1.0] and dropped == 2
-
-
-def test_power_law_line_recovers_an_exact_power_law() -> None:
-    k = np.arange(1, 101, dtype=float)
-    lam = 3.0 * k**-1.5
-    ks, fit = power_law_line(k, lam, 1.5, (5, 50))
-    assert ks[0] == 5 and ks[-1] == 50
-    np.testing.assert_allclose(fit, 3.0 * ks**-1.5, rtol=1e-12)
-    # Noise: the intercept is the geometric-mean fit, so residuals average to 0 in log space.
-    noisy = lam * np.exp(np.random.default_rng(1).normal(0, 0.1, size=k.size))
-    ks, fit = power_law_line(k, noisy, 1.5)
-    assert np.mean(np.log(noisy) - np.log(fit)) == pytest.approx(0.0, abs=1e-12)

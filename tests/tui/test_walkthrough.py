@@ -34,7 +34,6 @@ SIZE = (80, 24)
 
 
 async def open_fake_stepper(pilot) -> LabStepperScreen:  # type: ignore[no-untyped-def]
-    app = pilot.app
     await wait_screen(pilot, HomeScreen)
     await pilot.press("n")
     chooser = await wait_screen(pilot, ChoiceScreen)

@@ -327,7 +327,7 @@ class Heatmap:
         return content, Style(bgcolor=bg, color=fg, bold=selected, underline=selected)
 
     def _scale_lines(self, width: int, mode: ColorMode) -> Iterator[Text]:
-        lo, hi = format_value(self.vmin, 7), format_value(self.vmax, 7)
+        lo, hi = _scale_value(self.vmin), _scale_value(self.vmax)
         if mode == "none":
             # Each glyph covers 1/8 of the range; list the lower edge of each level,
             # wrapping onto as many lines as the width needs.
@@ -351,7 +351,7 @@ class Heatmap:
         for i in range(bar_width):
             bar.append(" ", style=Style(bgcolor=self.ramp.color(i / (bar_width - 1), mode)))
         yield bar
-        mid = format_value((self.vmin + self.vmax) / 2, 7)
+        mid = _scale_value((self.vmin + self.vmax) / 2)
         gap = bar_width - len(lo) - len(hi) - len(mid)
         left_gap, right_gap = gap // 2, gap - gap // 2
         values = f"{lo}{' ' * left_gap}{mid}{' ' * right_gap}{hi}" if gap >= 2 else f"{lo} … {hi}"
@@ -370,6 +370,16 @@ class Heatmap:
         text.append(shown, style="bold")
         text.truncate(width, overflow="ellipsis")
         return text
+
+
+def _scale_value(value: float) -> str:
+    """A colour-scale value to four significant digits: ``0.25``, ``1``, ``1.5e-5``."""
+    text = f"{value:.4g}"
+    if "e" in text:
+        mantissa, _, exponent = text.partition("e")
+        sign = "-" if exponent.startswith("-") else ""
+        text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+    return text
 
 
 def _labels(labels: Sequence[str] | None, n: int, name: str) -> list[str]:

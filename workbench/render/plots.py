@@ -34,13 +34,7 @@ from rich.style import Style
 from rich.text import Text
 
 from workbench.render.colors import RGB, ColorMode
-from workbench.render.series import (
-    LossCurves,
-    log_positive,
-    power_law_line,
-    seed_spread,
-    thin_indices,
-)
+from workbench.render.series import LossCurves, log_positive, seed_spread, thin_indices
 
 __all__ = [
     "Band",
@@ -194,7 +188,7 @@ def tick_label(value: float) -> str:
 def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
     """Tick values for a log axis spanning ``[lo, hi]`` (both > 0).
 
-    Decades (``1e-3, 1e-2, ...``) when the range holds at least two of them;
+    Decades (``1e-3, 1e-2, ...``) when the range holds at least three of them;
     otherwise ``1, 2, 5`` times the decades; otherwise the two ends. Thinned to
     at most ``max_ticks`` by keeping every k-th decade.
     """
@@ -205,7 +199,7 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
     lo_t, hi_t = lo * (1 - 1e-9), hi * (1 + 1e-9)
     first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     ticks = [10.0**e for e in range(first, last + 1) if lo_t <= 10.0**e <= hi_t]
-    if len(ticks) < 2:
+    if len(ticks) < 3:
         ticks = [
             m * 10.0**e
             for e in range(first, last + 1)
@@ -345,30 +339,31 @@ def loss_spec(
 def spectrum_spec(
     eigenvalues: Any,
     *,
-    exponent: float | None = None,
-    fit_range: tuple[int, int] | None = None,
+    fit: Any = None,
     title: str = "eigenspectrum",
 ) -> PlotSpec:
     """Eigenvalues against rank on log-log axes, with the fitted power law if given.
 
     Args:
         eigenvalues: ``(n,)`` eigenvalues; sorted descending here (rank 1 is the largest).
-        exponent: Power-law exponent ``α`` of ``λ_k ∝ k^(-α)``, if fitted.
-        fit_range: Inclusive ranks the exponent was fitted over.
+        fit: A :class:`workbench.measures.PowerLawFit` (``exponent`` α, ``log_prefactor``
+            ln c, ``first_rank``, ``last_rank``, ``r_squared``) of ``λ_k ≈ c k^(-α)``;
+            the line ``c k^(-α)`` is drawn over the fitted ranks.
         title: Title line.
     """
     lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())[::-1]
     ranks = np.arange(1, lam.size + 1, dtype=np.float64)
-    data = Line(ranks, lam, label="eigenvalues")
-    lines = [data]
+    lines = [Line(ranks, lam, label="eigenvalues")]
     note = ""
-    if exponent is not None and math.isfinite(exponent):
-        k, fit = power_law_line(ranks, lam, exponent, fit_range)
-        if k.size:
-            # The fit goes first so the measured spectrum is drawn on top of it.
-            lines.insert(0, Line(k, fit, label=f"fit k^-{exponent:.3g}", color=_FIT))
-            span = f" over ranks {int(k[0])}–{int(k[-1])}" if k.size < lam.size else ""
-            note = f"power law λ_k ∝ k^(-α), α = {exponent:.4g}{span}"
+    if fit is not None and math.isfinite(fit.exponent):
+        k = np.arange(fit.first_rank, fit.last_rank + 1, dtype=np.float64)
+        line = np.exp(fit.log_prefactor) * k ** (-fit.exponent)
+        # The fit goes first so the measured spectrum is drawn on top of it.
+        lines.insert(0, Line(k, line, label=f"fit k^-{fit.exponent:.3g}", color=_FIT))
+        note = (
+            f"power law λ_k ∝ k^(-α): α = {fit.exponent:.4g} over ranks "
+            f"{fit.first_rank}–{fit.last_rank}, R² = {fit.r_squared:.3f}"
+        )
     return PlotSpec(
         lines=tuple(lines),
         title=title,

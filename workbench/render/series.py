@@ -18,7 +18,6 @@ __all__ = [
     "LossCurves",
     "SeedSpread",
     "log_positive",
-    "power_law_line",
     "seed_spread",
     "thin_indices",
 ]
@@ -312,33 +311,3 @@ def log_positive(x: Any, y: Any, *, log_x: bool, log_y: bool) -> tuple[FloatArra
     if log_y:
         keep &= ya > 0
     return xa[keep], ya[keep], int(np.sum(~keep & np.isfinite(ya) & np.isfinite(xa)))
-
-
-def power_law_line(
-    ranks: Any, eigenvalues: Any, exponent: float, fit_range: tuple[int, int] | None = None
-) -> tuple[FloatArray, FloatArray]:
-    """The fitted power law ``λ̂_k = C k^(-α)`` over the fit range, for drawing.
-
-    Given the exponent ``α`` (from :func:`workbench.measures.power_law_exponent`),
-    the prefactor is the least-squares intercept in log space:
-    ``log C = mean_k(log λ_k + α log k)`` over the ranks ``k`` in the fit range
-    with ``λ_k > 0``.
-
-    Args:
-        ranks: ``(n,)`` ranks ``k`` (1-based).
-        eigenvalues: ``(n,)`` eigenvalues ``λ_k``.
-        exponent: The power-law exponent ``α`` (positive for a decaying spectrum).
-        fit_range: Inclusive ``(first_rank, last_rank)``; default: all ranks.
-
-    Returns:
-        ``(k, λ̂_k)`` at the fit range's ranks; empty if no eigenvalue there is positive.
-    """
-    k = np.asarray(ranks, dtype=np.float64)
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    lo, hi = fit_range if fit_range is not None else (k.min(initial=1), k.max(initial=1))
-    use = (k >= lo) & (k <= hi) & (lam > 0) & np.isfinite(lam) & (k > 0)
-    if not use.any() or not math.isfinite(exponent):
-        return np.zeros(0), np.zeros(0)
-    log_c = float(np.mean(np.log(lam[use]) + exponent * np.log(k[use])))
-    ks = k[use]
-    return ks, np.exp(log_c) * ks ** (-exponent)

@@ -6,9 +6,7 @@ heatmap or spectrum for the same array.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import math
 from typing import Any
 
 import numpy as np
@@ -16,7 +14,9 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from workbench.core.lab import View
+from workbench.core.measures.spectra import PowerLawFit
 from workbench.core.runs import Run
+from workbench.measures import power_law_exponent
 from workbench.render.colors import ColorMode, detect_color_mode
 from workbench.render.heatmap import Heatmap
 from workbench.render.plots import PlotPalette, PlotSpec, curve_spec, render_plot, spectrum_spec
@@ -111,26 +111,16 @@ def array_heatmap(
     )
 
 
-def fit_spectrum_exponent(eigenvalues: Any) -> tuple[float, tuple[int, int]] | None:
-    """The power-law exponent of a spectrum from ``workbench.measures``, if it is available.
+def fit_spectrum_exponent(eigenvalues: Any) -> PowerLawFit | None:
+    """The power-law fit of a spectrum (:func:`workbench.measures.power_law_exponent`).
 
     Returns:
-        ``(alpha, (first_rank, last_rank))`` or ``None`` when the measure is missing
-        or cannot fit this spectrum.
+        The fit, or ``None`` when the spectrum has too few positive eigenvalues to fit.
     """
     try:
-        from workbench.measures import power_law_exponent
-    except ImportError:
+        return power_law_exponent(np.asarray(eigenvalues, dtype=np.float64).ravel())
+    except ValueError:
         return None
-    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())[::-1]
-    try:
-        result: Any = power_law_exponent(lam)
-    except (ValueError, TypeError):
-        return None
-    alpha, fit_range = _read_fit(result, lam.size)
-    if alpha is None or not math.isfinite(alpha):
-        return None
-    return alpha, fit_range
 
 
 def array_plot_spec(run: Run, name: str, view: View) -> PlotSpec:
@@ -139,9 +129,7 @@ def array_plot_spec(run: Run, name: str, view: View) -> PlotSpec:
     title = view.title or name
     if view.kind == "spectrum":
         lam = arr.ravel() if arr.ndim != 2 else arr[0]
-        fit = fit_spectrum_exponent(lam)
-        exponent, fit_range = fit if fit is not None else (None, None)
-        return spectrum_spec(lam, exponent=exponent, fit_range=fit_range, title=title)
+        return spectrum_spec(lam, fit=fit_spectrum_exponent(lam), title=title)
     meta = run.array_meta(name)
     axes = list(meta.get("axes", []))
     labels = meta.get("labels", {}) if isinstance(meta.get("labels"), dict) else {}
@@ -168,18 +156,3 @@ def _labels_for(labels: Any, n: int) -> list[str] | None:
     if isinstance(labels, list) and len(labels) == n:
         return [str(s) for s in labels]
     return None
-
-
-def _read_fit(result: Any, n: int) -> tuple[float | None, tuple[int, int]]:
-    """Accept the measure's result as a number, a tuple or an object with ``alpha``."""
-    whole = (1, n)
-    with contextlib.suppress(TypeError, ValueError):
-        return float(result), whole
-    for attr in ("alpha", "exponent"):
-        if hasattr(result, attr):
-            lo = getattr(result, "k_min", getattr(result, "first_rank", 1))
-            hi = getattr(result, "k_max", getattr(result, "last_rank", n))
-            return float(getattr(result, attr)), (int(lo), int(hi))
-    if isinstance(result, tuple) and result:
-        return float(result[0]), whole
-    return None, whole

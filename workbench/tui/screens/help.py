@@ -34,7 +34,7 @@ Under `NO_COLOR`, heatmaps switch to numbers and block characters.
 
 
 def keys_table(screen: Screen[object], app: App[object]) -> Table:
-    """The keys active on ``screen``: the screen's and the app's first, then the focused widget's."""
+    """The keys active on ``screen``: the screen's and the app's, then the focused widget's."""
     own: list[tuple[bool, str, str]] = []
     widget: list[tuple[bool, str, str]] = []
     seen: set[tuple[int, str]] = set()

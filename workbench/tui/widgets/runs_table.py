@@ -63,13 +63,16 @@ def _row(run: Run, headlines: dict[str, str | None]) -> RunRow:
     created_text = created.strftime("%m-%d %H:%M") if hasattr(created, "strftime") else ""
     results = doc.get("results", {})
     lab = str(info.get("lab", "?"))
+    headline = headline_text(results, headlines.get(lab))
+    if not headline and info.get("error"):
+        headline = f"error: {info['error']}"
     return RunRow(
         id=run.id,
         lab=lab,
         status=effective_status(info, run.path),
         seeds=str(count),
         created=created_text,
-        headline=headline_text(results, headlines.get(lab)),
+        headline=headline,
     )
 
 
@@ -88,7 +91,8 @@ class RunsTable(DataTable[Any]):
     """The project's runs, newest first. Space marks runs for comparison."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_mark", "Mark", tooltip="Mark the run for comparison"),
+        # Not in the footer (it does not fit at 80 columns); in the help and the palette.
+        Binding("space", "toggle_mark", "Mark", show=False, tooltip="Mark the run for comparison"),
     ]
 
     COLUMNS = ("", "id", "lab", "status", "seeds", "created", "headline")
