@@ -11,6 +11,7 @@ of the last residual stream with respect to the first.
 
 from __future__ import annotations
 
+from workbench.core.lab import Lab, Step, View
 from workbench_labs.gpt2_residual_mi.config import ResidualMIConfig
 from workbench_labs.gpt2_residual_mi.steps import (
     run_jacobians,
@@ -21,8 +22,6 @@ from workbench_labs.gpt2_residual_mi.steps import (
     run_stream,
     run_summary,
 )
-
-from workbench.core.lab import Lab, Step, View
 
 __all__ = ["LAB", "ResidualMIConfig"]
 

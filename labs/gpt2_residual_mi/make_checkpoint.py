@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from workbench_labs.gpt2_residual_mi.corpus import GrammarCorpus
 
 from workbench.core.atomic import atomic_write_toml
 from workbench.core.models.gpt2 import gpt2_config, random_twin
+from workbench_labs.gpt2_residual_mi.corpus import GrammarCorpus
 
 __all__ = [
     "CHECKPOINT_DIR",

@@ -7,9 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from workbench_labs.gpt2_residual_mi.config import OFFLINE_DEFAULT, ResidualMIConfig
-from workbench_labs.gpt2_residual_mi.corpus import ByteTokenizer, HubTokenizer, Tokenizer
-from workbench_labs.gpt2_residual_mi.make_checkpoint import CHECKPOINT_DIR
 
 from workbench.core.errors import ConfigError
 from workbench.core.models.gpt2 import (
@@ -18,6 +15,9 @@ from workbench.core.models.gpt2 import (
     random_twin,
     residual_hook_names,
 )
+from workbench_labs.gpt2_residual_mi.config import OFFLINE_DEFAULT, ResidualMIConfig
+from workbench_labs.gpt2_residual_mi.corpus import ByteTokenizer, HubTokenizer, Tokenizer
+from workbench_labs.gpt2_residual_mi.make_checkpoint import CHECKPOINT_DIR
 
 __all__ = ["ModelPair", "load_model_pair"]
 

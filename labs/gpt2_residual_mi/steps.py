@@ -8,6 +8,16 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from workbench.core.errors import ConfigError
+from workbench.core.jacobian import jacobian_singular_values
+from workbench.core.lab import RunContext
+from workbench.core.models.gpt2 import (
+    collect_residual_stream,
+    eager_attention,
+    embed_tokens,
+    resid_post_from_resid_pre0,
+)
 from workbench_labs.gpt2_residual_mi.analysis import (
     CURVE_ROWS,
     MIPoint,
@@ -29,16 +39,6 @@ from workbench_labs.gpt2_residual_mi.stream import (
     token_batches,
 )
 from workbench_labs.gpt2_residual_mi.summary import summary_markdown
-
-from workbench.core.errors import ConfigError
-from workbench.core.jacobian import jacobian_singular_values
-from workbench.core.lab import RunContext
-from workbench.core.models.gpt2 import (
-    collect_residual_stream,
-    eager_attention,
-    embed_tokens,
-    resid_post_from_resid_pre0,
-)
 
 __all__ = [
     "run_jacobians",

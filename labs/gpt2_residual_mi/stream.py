@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from workbench_labs.gpt2_residual_mi.corpus import SequenceSource
 
 from workbench.core.models.gpt2 import TokenBatch
 from workbench.measures import StreamingCovariance, StreamingJointCovariance
+from workbench_labs.gpt2_residual_mi.corpus import SequenceSource
 
 __all__ = [
     "ResidualAccumulators",

@@ -96,7 +96,10 @@ class ToyTasksConfig:
     )
     data_seed: int = option(0, help="seed of the minibatch order (shared by all seeds)", ge=0)
     log_every: int = option(
-        50, help="log every network's loss every this many steps", unit="steps", ge=1
+        50,
+        help="log every network's loss every this many steps (at most every 5 steps)",
+        unit="steps",
+        ge=1,
     )
 
     def __post_init__(self) -> None:

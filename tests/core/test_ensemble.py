@@ -132,24 +132,32 @@ def test_layer_activations_pre_and_post(activation: str) -> None:
 @pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
 @pytest.mark.parametrize("loss", ["mse", "bce-with-logits"])
 @pytest.mark.parametrize("shared_x", [True, False])
-def test_gradients_equal_per_seed_autograd(activation: str, loss: str, shared_x: bool) -> None:
+@pytest.mark.parametrize(
+    "sizes",
+    [(5, 7, 4, 3), (1, 4, 1), (3, 1, 6, 2)],  # wide, narrow and width-1 layers take other paths
+)
+def test_gradients_equal_per_seed_autograd(
+    activation: str, loss: str, shared_x: bool, sizes: tuple[int, ...]
+) -> None:
     gen = torch.Generator().manual_seed(0)
-    model = init_mlp((5, 7, 4, 3), seeds=range(5), activation=activation, dtype=torch.float64)
-    x = torch.randn((20, 5) if shared_x else (5, 20, 5), generator=gen, dtype=torch.float64)
-    y = torch.rand(20, 3, generator=gen, dtype=torch.float64)
+    model = init_mlp(sizes, seeds=range(5), activation=activation, dtype=torch.float64)
+    d_in, d_out = sizes[0], sizes[-1]
+    x = torch.randn((20, d_in) if shared_x else (5, 20, d_in), generator=gen, dtype=torch.float64)
+    y = torch.rand(20, d_out, generator=gen, dtype=torch.float64)
     cache = forward_with_cache(model, x)
     value, grad_out = per_seed_loss(cache.output, y, loss)
     grad = backward(model, cache, grad_out)
-    torch_loss = {
-        "mse": nn.functional.mse_loss,
-        "bce-with-logits": nn.functional.binary_cross_entropy_with_logits,
-    }[loss]
     for s in range(5):
         net = as_module(model, s)
-        reference = torch_loss(net(x if shared_x else x[s]), y)
-        reference.backward()
+        out = net(x if shared_x else x[s])
+        if loss == "mse":
+            reference = nn.functional.mse_loss(out, y)
+        else:
+            reference = nn.functional.binary_cross_entropy_with_logits(out, y)
+        torch.autograd.backward(reference)
         assert value[s].item() == pytest.approx(reference.item(), rel=1e-12)
-        expected = torch.cat([p.grad.flatten() for p in net.parameters()])  # W1, b1, W2, ...
+        grads = [p.grad for p in net.parameters()]  # W1, b1, W2, ...
+        expected = torch.cat([g.flatten() for g in grads if g is not None])
         torch.testing.assert_close(grad[s], expected, rtol=1e-10, atol=1e-12)
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import digamma
+
+from workbench.core.models.gpt2 import load_pretrained
 from workbench_labs.gpt2_residual_mi.analysis import (
     extrapolate_to_infinite_tokens,
     jacobian_measures,
@@ -23,8 +25,6 @@ from workbench_labs.gpt2_residual_mi.make_checkpoint import (
     unigram_entropy_bits,
     write_checkpoint,
 )
-
-from workbench.core.models.gpt2 import load_pretrained
 
 if sys.version_info >= (3, 11):
     import tomllib

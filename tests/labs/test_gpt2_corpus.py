@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from workbench.core.errors import ConfigError
 from workbench_labs.gpt2_residual_mi.corpus import (
     SCENES,
     ByteTokenizer,
@@ -22,8 +24,6 @@ from workbench_labs.gpt2_residual_mi.stream import (
     sample_positions,
     token_batches,
 )
-
-from workbench.core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from workbench_labs.gpt2_residual_mi import LAB
-from workbench_labs.gpt2_residual_mi.analysis import mi_point
-from workbench_labs.gpt2_residual_mi.corpus import GrammarCorpus
-from workbench_labs.gpt2_residual_mi.stream import (
-    ResidualAccumulators,
-    batch_sizes,
-    token_batches,
-)
 
 from workbench.core.errors import ConfigError
 from workbench.core.models.gpt2 import (
@@ -27,6 +19,14 @@ from workbench.core.models.gpt2 import (
 )
 from workbench.core.runner import run_lab
 from workbench.core.runs import Run
+from workbench_labs.gpt2_residual_mi import LAB
+from workbench_labs.gpt2_residual_mi.analysis import mi_point
+from workbench_labs.gpt2_residual_mi.corpus import GrammarCorpus
+from workbench_labs.gpt2_residual_mi.stream import (
+    ResidualAccumulators,
+    batch_sizes,
+    token_batches,
+)
 
 N_LAYER, D_MODEL = 2, 32
 NAMES = residual_hook_names(N_LAYER)
@@ -219,3 +219,43 @@ def test_default_offline_run_completes(project) -> None:  # type: ignore[no-unty
     assert run.status == "completed"
     assert run.results["model/d_model"] == 128
     assert run.results["data/n_tokens"] == 1536 * 8
+
+
+def test_bpe_model_folder_on_a_text_file(tmp_path: Path, project) -> None:  # type: ignore[no-untyped-def]
+    """A folder holding a (here tiny, trained-in-test) byte-level BPE tokenizer, as GPT-2's
+    folders do, read through the text-file corpus; Jacobians by randomized top-k."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from workbench_labs.gpt2_residual_mi.corpus import grammar_text
+
+    text = grammar_text(np.random.default_rng(0), 40_000)
+    (tmp_path / "notes.txt").write_text(text, encoding="utf-8")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=320, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    bpe.train_from_iterator([text], trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe)
+    folder = tmp_path / "bpe-gpt2"
+    config = gpt2_config(
+        n_layer=N_LAYER, n_embd=D_MODEL, n_head=4, n_ctx=32, vocab_size=len(tokenizer)
+    )
+    random_twin(config, seed=2).save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+    values = {
+        **TINY_RUN,
+        "model": str(folder),
+        "corpus": str(tmp_path / "notes.txt"),
+        "jacobian_top_k": 4,
+        "layer_matrix": False,
+    }
+    run = run_lab(LAB, LAB.make_config(values), project, device="cpu")
+    assert run.status == "completed"
+    assert "text file" in run.results["data/corpus"]
+    assert run.results["data/n_tokens"] == 512
+    assert run.array("jacobian/twin/offset_4").shape == (1, 4)
+    assert "layers/mi_cross" not in run.array_names()

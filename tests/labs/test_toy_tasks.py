@@ -10,6 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
+from workbench.core.ensemble import TrainConfig, init_ensemble, train_ensemble
+from workbench.core.errors import ConfigError
+from workbench.measures import information_ratio, normalized_similarity, similarity
 from workbench_labs.toy_tasks import LAB
 from workbench_labs.toy_tasks.analysis import (
     bit_mutual_information,
@@ -29,10 +33,6 @@ from workbench_labs.toy_tasks.analysis import (
 )
 from workbench_labs.toy_tasks.steps import CHECK_EVERY, LIVE_IR
 from workbench_labs.toy_tasks.tasks import all_inputs, make_task
-
-from workbench.core.ensemble import TrainConfig, init_ensemble, train_ensemble
-from workbench.core.errors import ConfigError
-from workbench.measures import information_ratio, normalized_similarity, similarity
 
 # --- tasks --------------------------------------------------------------------------------------
 
@@ -320,3 +320,14 @@ def test_the_lab_runs_headless_end_to_end(project: Any) -> None:
     assert checkpoint["layers.0.weight"].shape == (6, 8, 4)
     summary = run.text("summary.md")
     assert "What the data supports" in summary and "first-bit against random-lookup" in summary
+
+
+def test_the_lab_reports_tasks_where_no_network_trained(project: Any) -> None:
+    from workbench.core.runner import run_lab
+
+    config = {**TINY, "tasks": ["first-bit", "parity"], "steps": 1, "truth_tables": {}}
+    run = run_lab(LAB, LAB.make_config(config), project, device="cpu")
+    assert run.status == "completed"
+    assert run.results["parity/trained/count"] == 0
+    assert math.isnan(run.results["compare/first-bit_vs_parity/entropy/layer1/p_value"])
+    assert "0 / 6" in run.text("summary.md")

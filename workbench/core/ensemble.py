@@ -79,6 +79,11 @@ LOSSES = ("mse", "bce-with-logits")
 
 CHECKPOINT_FORMAT = "workbench.ensemble-mlp/1"
 
+#: Minibatch indices drawn and copied to the device at a time (see _batch_indices),
+#: and at most this many epochs' worth.
+_INDICES_PER_COPY = 1 << 16
+_MAX_EPOCHS_PER_COPY = 256
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -464,15 +469,20 @@ def _batch_indices(
 
     Yields ``None`` forever for full-batch training. The last batch of an epoch may
     be smaller. All seeds see the same batches, whatever seeds are trained together.
+    Permutations are drawn on the CPU (the same on every device) for many epochs at
+    a time and moved in one copy, so a CUDA run does not synchronise every epoch.
     """
     if batch_size is None or batch_size >= n:
         while True:
             yield None
     gen = torch.Generator(device="cpu").manual_seed(data_seed)
+    epochs_per_copy = min(_MAX_EPOCHS_PER_COPY, max(1, _INDICES_PER_COPY // n))
     while True:
-        perm = torch.randperm(n, generator=gen).to(device)
-        for start in range(0, n, batch_size):
-            yield perm[start : start + batch_size]
+        perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(epochs_per_copy)])
+        perms = perms.to(device)  # (epochs, n)
+        for perm in perms:
+            for start in range(0, n, batch_size):
+                yield perm[start : start + batch_size]
 
 
 def _check_data(model: EnsembleMLP, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:

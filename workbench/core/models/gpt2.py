@@ -314,9 +314,9 @@ def _load_from_hub(name: str, allow_download: bool) -> Any:
         pass  # not in the cache; maybe downloadable
     hint = _DOWNLOAD_HINT.format(name=name)
     if not allow_download or hub_constants.is_offline_mode():
+        why = "HF_HUB_OFFLINE is set" if allow_download else "downloads were turned off"
         raise CheckpointLoadError(
-            f"model {name!r} is not in the Hugging Face cache and downloads are off "
-            f"(offline mode); {hint}"
+            f"model {name!r} is not in the Hugging Face cache and {why}; {hint}"
         )
     log.info("model %r is not cached; downloading it from the Hugging Face hub", name)
     try:

@@ -167,7 +167,7 @@ class EnsembleMLP:
         Returns:
             ``(seed, batch, d_out)``.
         """
-        return forward_with_cache(self, x).output
+        return forward_with_cache(self, x).output.contiguous()
 
     __call__ = forward
 
@@ -339,7 +339,13 @@ def layer_activations(model: EnsembleMLP, x: Tensor) -> list[LayerActivations]:
     """
     with torch.no_grad():
         cache = forward_with_cache(model, x)
-    return [LayerActivations(pre, post) for pre, post in zip(cache.pre, cache.post, strict=True)]
+    out = []
+    for pre, post in zip(cache.pre, cache.post, strict=True):
+        # The training pass may leave narrow layers as transposed views; hand out
+        # contiguous tensors (and keep ``post is pre`` for the linear output).
+        pre_c = pre.contiguous()
+        out.append(LayerActivations(pre_c, pre_c if post is pre else post.contiguous()))
+    return out
 
 
 def backward(model: EnsembleMLP, cache: ForwardCache, grad_output: Tensor) -> Tensor:
