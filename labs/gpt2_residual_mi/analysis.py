@@ -239,7 +239,8 @@ def jacobian_measures(singular_values: np.ndarray[Any, np.dtype[np.float64]]) ->
     Returns:
         ``sigma_max`` (the largest gain), and the ``participation_ratio`` and
         ``effective_rank`` of ``σ²`` (the eigenvalues of ``J Jᵀ``): how many directions at
-        the input position reach the output position with comparable gain.
+        the input position reach the output position with comparable gain. With
+        ``jacobian_top_k`` these describe the top k singular values only.
     """
     sv = np.asarray(singular_values, dtype=np.float64)
     prs, ranks = [], []

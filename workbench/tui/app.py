@@ -1,10 +1,11 @@
-"""The workbench Textual app: screens, themes, and the services screens share.
+"""The workbench Textual app: start-up, themes, help, the command palette, errors.
 
 ``workbench`` (no subcommand) calls :func:`run_app`. The app itself stays small:
-screens live in :mod:`workbench.tui.screens`, widgets in :mod:`workbench.tui.widgets`,
-the run-folder follower in :mod:`workbench.tui.follow` and process launching in
-:mod:`workbench.tui.launch`. Long work (reading runs, importing a lab, export,
-import) runs in thread workers that ``post_message`` their results.
+what screens ask of it (projects, labs, runs, export, import) is in
+:mod:`workbench.tui.actions`; screens live in :mod:`workbench.tui.screens`, widgets
+in :mod:`workbench.tui.widgets`, the run-folder follower in
+:mod:`workbench.tui.follow` and process launching in :mod:`workbench.tui.launch`.
+Long work runs in thread workers that ``post_message`` their results.
 
 Errors a user can act on (:class:`~workbench.core.errors.WorkbenchError`) become
 notifications. Anything else is a bug: it is logged with its traceback (to
@@ -16,32 +17,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.theme import Theme
 
-from workbench.core.archive import export_run, import_run
-from workbench.core.errors import WorkbenchError
-from workbench.core.lab import Lab
 from workbench.core.locations import data_dir
-from workbench.core.registry import available_labs, load_lab
-from workbench.core.runs import Project, Run, open_project
+from workbench.core.runs import Project
 from workbench.render.plots import PlotPalette
-from workbench.tui.launch import Launch, start_run
-from workbench.tui.messages import LabLoaded, RunsChanged, TaskFailed, TaskFinished
-from workbench.tui.screens.compare import CompareScreen
-from workbench.tui.screens.dialogs import ChoiceScreen, PathPrompt
+from workbench.tui.actions import WorkbenchActions
 from workbench.tui.screens.help import HelpScreen, keys_table
 from workbench.tui.screens.home import HomeScreen
-from workbench.tui.screens.live import LiveScreen
-from workbench.tui.screens.run_detail import RunDetailScreen
-from workbench.tui.screens.stepper import LabStepperScreen
 from workbench.tui.themes import DEFAULT_THEME, ThemeSpec, discover_themes, save_theme, saved_theme
 
 __all__ = ["WorkbenchApp", "run_app"]
@@ -49,7 +39,7 @@ __all__ = ["WorkbenchApp", "run_app"]
 log = logging.getLogger("workbench.tui")
 
 
-class WorkbenchApp(App[None]):
+class WorkbenchApp(WorkbenchActions):
     """The workbench: projects, labs, live runs, heatmaps and spectra in a terminal.
 
     Args:
@@ -65,17 +55,12 @@ class WorkbenchApp(App[None]):
     ]
 
     def __init__(self, project: Project, theme: str | None = None) -> None:
-        super().__init__()
-        self.project = project
+        super().__init__(project)
         self.requested_theme = theme
         self.theme_specs: dict[str, ThemeSpec] = {}
         self.plot_palette = PlotPalette()
         self.heatmap_ramp = "viridis"
         self._theme_in_use = ""
-        self.launches: list[Launch] = []
-        self.internal_errors: list[BaseException] = []
-        self._labs: dict[str, Lab[Any]] = {}
-        self._headlines: dict[str, str | None] = {}
 
     # -- start-up --------------------------------------------------------------------------------
 
@@ -141,25 +126,6 @@ class WorkbenchApp(App[None]):
             timeout=10,
         )
 
-    def report(self, err: BaseException, title: str = "Error") -> None:
-        """Show an error as a notification (from the event loop)."""
-        if not isinstance(err, (WorkbenchError, OSError, ValueError)):
-            self.internal_errors.append(err)
-            log.error("unexpected error", exc_info=err)
-        self.notify(str(err) or type(err).__name__, title=title, severity="error", timeout=8)
-
-    def post_error(self, text: str) -> None:
-        """Show an error from a worker thread (through a message, never blocking)."""
-        self.post_message(TaskFailed(text))
-
-    def on_task_failed(self, message: TaskFailed) -> None:
-        """A worker's error."""
-        self.notify(message.text, title="Error", severity="error", timeout=8)
-
-    def on_task_finished(self, message: TaskFinished) -> None:
-        """A worker's success."""
-        self.notify(message.text, title="Done", timeout=6)
-
     # -- help and the command palette ------------------------------------------------------------
 
     def action_help(self) -> None:
@@ -197,198 +163,6 @@ class WorkbenchApp(App[None]):
 
     async def _run_bound_action(self, node: Any, action: str) -> None:
         await self.run_action(action, node)
-
-    # -- projects --------------------------------------------------------------------------------
-
-    def switch_project(self, path: str) -> None:
-        """Open (or create) a project folder and show its home."""
-        try:
-            project = open_project(None if path == "default" else path)
-        except WorkbenchError as err:
-            self.report(err, "Cannot open project")
-            return
-        self.set_project(project)
-
-    def set_project(self, project: Project) -> None:
-        """Make ``project`` current and go back to its home."""
-        self.project = project
-        while len(self.screen_stack) > 2:
-            self.pop_screen()
-        if isinstance(self.screen, HomeScreen):
-            self.screen.show_project()
-            self.screen.action_refresh()
-        self.notify(f"project {project.name} · {project.path}", title="Project opened")
-
-    def open_sample_project(self) -> None:
-        """Copy the sample project to the user data folder (first time) and open it."""
-        try:
-            from workbench.core.samples import install_sample_project
-        except ImportError:
-            self.notify("the sample project is not available in this build", severity="warning")
-            return
-        try:
-            project = install_sample_project()
-        except (WorkbenchError, OSError, ImportError) as err:
-            # ImportError: a source checkout whose install does not ship the samples yet.
-            self.notify(
-                f"the sample project is not available: {err}",
-                title="Cannot open the sample project",
-                severity="error",
-                timeout=8,
-            )
-            return
-        self.set_project(project)
-
-    # -- labs ------------------------------------------------------------------------------------
-
-    def cached_lab(self, name: str) -> Lab[Any]:
-        """Load a lab once (imports it; call from a worker for heavy labs)."""
-        lab = self._labs.get(name)
-        if lab is None:
-            lab = load_lab(name)
-            self._labs[name] = lab
-            self._headlines[name] = lab.headline
-        return lab
-
-    def lab_headlines(self) -> dict[str, str | None]:
-        """Headline result key of each lab loaded so far."""
-        return dict(self._headlines)
-
-    def choose_lab(self) -> None:
-        """Ask which lab to run, then open its stepper."""
-        labs = available_labs()
-        if not labs:
-            self.notify("no labs are installed", severity="warning")
-            return
-        choices = [(name, name) for name in labs]
-
-        def chosen(name: str | None) -> None:
-            if name:
-                self.open_lab(name)
-
-        self.push_screen(ChoiceScreen("New run: choose a lab", choices), chosen)
-
-    def open_lab(self, name: str, run: Run | None = None) -> None:
-        """Import a lab in the background, then open its stepper."""
-        self.notify(f"loading lab {name}…", timeout=2)
-        self.run_worker(
-            partial(self._load_lab, name, run), thread=True, group="lab", exit_on_error=False
-        )
-
-    def _load_lab(self, name: str, run: Run | None) -> None:
-        try:
-            lab = self.cached_lab(name)
-        except WorkbenchError as err:
-            self.post_error(str(err))
-            return
-        except Exception as err:  # a lab that fails to import is the lab's bug, not ours
-            log.error("lab %s failed to import", name, exc_info=err)
-            self.post_error(f"lab {name!r} could not be imported: {type(err).__name__}: {err}")
-            return
-        self.post_message(LabLoaded(name, lab, run))
-
-    def on_lab_loaded(self, message: LabLoaded) -> None:
-        """Open the stepper of a freshly loaded lab."""
-        self.push_screen(LabStepperScreen(message.lab, run=message.run))
-
-    # -- runs ------------------------------------------------------------------------------------
-
-    def find_run(self, run_id: str) -> Run | None:
-        """The run with this id in the current project, or a notification."""
-        try:
-            return self.project.run(run_id)
-        except WorkbenchError as err:
-            self.report(err)
-            return None
-
-    def open_run(self, run_id: str) -> None:
-        """Show a run's detail."""
-        run = self.find_run(run_id)
-        if run is not None:
-            self.push_screen(RunDetailScreen(run))
-
-    def follow_run(self, run_id: str | Run) -> None:
-        """Show a run's live panels (they follow the run folder)."""
-        run = run_id if isinstance(run_id, Run) else self.find_run(run_id)
-        if run is not None:
-            self.push_screen(LiveScreen(run))
-
-    def compare_runs(self, run_ids: list[str]) -> None:
-        """Show two or more runs side by side."""
-        runs = [r for r in (self.find_run(i) for i in run_ids) if r is not None]
-        if len(runs) >= 2:
-            self.push_screen(CompareScreen(runs))
-
-    def start_run(self, lab: str, config: dict[str, Any], device: str = "auto") -> Launch:
-        """Start a run process (see :mod:`workbench.tui.launch`); the caller follows it."""
-        launch = start_run(self.project, lab, config, device=device)
-        self.launches.append(launch)
-        return launch
-
-    def _reap_launches(self) -> None:
-        """Collect finished child processes so they do not linger as zombies."""
-        for launch in list(self.launches):
-            if launch.poll() is not None:
-                launch.cleanup()
-                self.launches.remove(launch)
-
-    def export_run(self, run_id: str) -> None:
-        """Ask where to write the archive, then export in the background."""
-        run = self.find_run(run_id)
-        if run is None:
-            return
-        default = str(Path.cwd() / f"{run.id}.tar.gz")
-
-        def chosen(path: str | None) -> None:
-            if path:
-                self._in_background(
-                    lambda: export_run(run, Path(path).expanduser()),
-                    lambda out: f"exported {run.id} to {out}",
-                )
-
-        self.push_screen(PathPrompt(f"Export run {run.id} to", value=default), chosen)
-
-    def import_run(self) -> None:
-        """Ask for an archive, then import it into the current project in the background."""
-        project = self.project
-
-        def chosen(path: str | None) -> None:
-            if path:
-                self._in_background(
-                    lambda: import_run(project, Path(path).expanduser()),
-                    lambda run: f"imported run {run.id} into {project.name}",
-                    changed=True,
-                )
-
-        self.push_screen(
-            PathPrompt("Import a run archive (.tar.gz)", hint="path to a file made by export"),
-            chosen,
-        )
-
-    def _in_background(
-        self, task: Callable[[], Any], done: Callable[[Any], str], *, changed: bool = False
-    ) -> None:
-        def work() -> None:
-            try:
-                result = task()
-            except (WorkbenchError, OSError) as err:
-                self.post_error(str(err))
-                return
-            except Exception as err:
-                log.error("background task failed", exc_info=err)
-                self.post_error(f"{type(err).__name__}: {err}")
-                return
-            self.post_message(TaskFinished(done(result), result))
-            if changed:
-                self.post_message(RunsChanged())
-
-        self.run_worker(work, thread=True, group="tasks", exit_on_error=False)
-
-    def on_runs_changed(self, message: RunsChanged) -> None:
-        """Refresh the home table after an import."""
-        for screen in self.screen_stack:
-            if isinstance(screen, HomeScreen):
-                screen.action_refresh()
 
 
 def run_app(project: Project, theme: str | None) -> None:

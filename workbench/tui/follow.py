@@ -56,6 +56,7 @@ class RunSnapshot:
         live: Per live metric logged as records: its curves so far (only changed ones).
         live_arrays: Per live metric saved as an array: its latest value (only changed ones).
         n_records: Metric records read so far.
+        n_seeds: Networks per ensemble (``[run].seeds.count``), if recorded.
         error: Why the folder could not be read, if it could not.
         message: The run's own error message (``[run].error``) for a failed run.
     """
@@ -74,6 +75,7 @@ class RunSnapshot:
     live: dict[str, LossCurves] = field(default_factory=dict)
     live_arrays: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     n_records: int = 0
+    n_seeds: int | None = None
     error: str | None = None
     message: str = ""
 
@@ -200,6 +202,7 @@ class RunFollower:
             live=live,
             live_arrays=self._changed_arrays(),
             n_records=self._loss.n_records,
+            n_seeds=_seed_count(info.get("seeds")),
             message=str(info.get("error", "")),
         )
 
@@ -220,6 +223,11 @@ class RunFollower:
                 continue  # being replaced right now: read it next time
             self._array_mtimes[key] = mtime
         return out
+
+
+def _seed_count(seeds: Any) -> int | None:
+    count = seeds.get("count") if isinstance(seeds, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _number(value: Any) -> float:

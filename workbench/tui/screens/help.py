@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -33,7 +33,7 @@ Under `NO_COLOR`, heatmaps switch to numbers and block characters.
 """
 
 
-def keys_table(screen: Screen[object], app: App[object]) -> Table:
+def keys_table(screen: Screen[Any], app: App[Any]) -> Table:
     """The keys active on ``screen``: the screen's and the app's, then the focused widget's."""
     own: list[tuple[bool, str, str]] = []
     widget: list[tuple[bool, str, str]] = []

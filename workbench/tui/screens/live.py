@@ -56,7 +56,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def stats_text(snap: RunSnapshot, n_seeds: int | None = None) -> str:
+def stats_text(snap: RunSnapshot) -> str:
     """The line of live numbers under the progress bar."""
     parts = []
     if snap.total > 0:
@@ -71,7 +71,7 @@ def stats_text(snap: RunSnapshot, n_seeds: int | None = None) -> str:
     for key in ("converged", "diverged"):
         value = snap.info.get(key)
         if isinstance(value, (int, float)):
-            total = f"/{n_seeds}" if n_seeds else ""
+            total = f"/{snap.n_seeds}" if snap.n_seeds else ""
             parts.append(f"{key} {int(value)}{total}")
     return " · ".join(parts)
 
@@ -232,11 +232,7 @@ class LiveScreen(Screen[None]):
             bar.update(total=1, progress=1)
         elif snap.total > 0:
             bar.update(total=snap.total, progress=snap.done)
-        n_seeds = None
-        with contextlib.suppress(WorkbenchError, AttributeError):
-            seeds = self.run.info.get("seeds", {}) if snap.finished else None
-            n_seeds = int(seeds.get("count")) if isinstance(seeds, dict) else None
-        self.query_one("#live-stats", Static).update(stats_text(snap, n_seeds))
+        self.query_one("#live-stats", Static).update(stats_text(snap))
 
     def _redraw_plots(self) -> None:
         if self.curves is not None:
