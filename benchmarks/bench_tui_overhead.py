@@ -20,7 +20,7 @@ alike; the script prints every run, the medians and the ratios.
 
 Usage::
 
-    python benchmarks/bench_tui_overhead.py [--seeds 200] [--steps 800] [--repeats 2]
+    python benchmarks/bench_tui_overhead.py [--seeds 200] [--steps 6000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def _wait_pane(tmux: list[str], ok: Callable[[str], bool], timeout: float = 60.0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=200, help="networks (default 200)")
-    parser.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
+    parser.add_argument("--steps", type=int, default=6000, help="training steps (default 6000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per mode (default 3)")
     args = parser.parse_args()
 

@@ -331,3 +331,47 @@ def test_the_lab_reports_tasks_where_no_network_trained(project: Any) -> None:
     assert run.results["parity/trained/count"] == 0
     assert math.isnan(run.results["compare/first-bit_vs_parity/entropy/layer1/p_value"])
     assert "0 / 6" in run.text("summary.md")
+
+
+def test_summary_states_what_the_data_supports() -> None:
+    from workbench_labs.toy_tasks.analysis import Comparison
+    from workbench_labs.toy_tasks.report import (
+        LayerFinding,
+        PairFindings,
+        TaskSummary,
+        summary_markdown,
+    )
+
+    def finding(layer: str, settings: list[list[int]], main: int) -> LayerFinding:
+        comp = Comparison(1.0, 0.1, 10, 2.0, 0.1, 10, 1.0, 0.001)
+        return LayerFinding(layer, comp, main, np.asarray(settings, dtype=np.int8))
+
+    pair = PairFindings(
+        "first-bit",
+        "random-lookup",
+        [
+            finding("layer1", [[0, 0], [0, 0]], 0),  # never different
+            finding("layer2", [[1, 1], [1, 1]], 1),  # robustly less
+            finding("layer3", [[1, 0], [-1, 1]], 1),  # flips with the settings
+        ],
+    )
+    tasks = [
+        TaskSummary(n, "", 10, 10, 0, np.array([5.0, 4.0, 3.0]), np.array([0.0, 0.1, 0.2]))
+        for n in ("first-bit", "random-lookup")
+    ]
+    config = LAB.make_config({"widths": [16, 16]})
+    text = summary_markdown(
+        config, tasks, [pair], thresholds=[1e-3, 1e-5], tols=[1e-5, 1e-3], alpha=0.05
+    )
+    assert "**Supported:** first-bit networks keep less information than random-lookup " in text
+    assert "networks in layer2, at every" in text
+    assert (
+        "in layer3, first-bit keeps significantly less information than random-lookup at 2 of 4"
+        in text
+    )
+    assert "more at 1, and neither at 1" in text and "flips" in text
+    assert "No significant difference between first-bit and random-lookup in layer1" in text
+    assert "These runs support it, robustly, in layer2." in text
+    # The flipping layer gets a threshold × tol grid; the uniform ones do not.
+    assert "layer3: does first-bit keep less or more" in text
+    assert "layer2: does first-bit keep less or more" not in text

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Input, TabbedContent
 
 from tests.tui.conftest import make_run, run_async, screen_text, wait_screen, wait_until
 from workbench.core.atomic import read_toml
-from workbench.core.locations import settings_file
+from workbench.core.locations import settings_file, user_themes_dir
 from workbench.core.runs import Project, Run, RunWriter, init_project
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.array import ArrayScreen
@@ -276,6 +276,14 @@ def test_theme_from_flag_from_settings_and_from_the_palette(demo_project: Projec
             await pilot.pause(0.1)
             assert app.heatmap_ramp == "magma"
             assert read_toml(settings_file())["theme"] == "high-contrast"
+            # A theme file dropped in while the app runs is offered by the theme picker.
+            user_themes_dir().mkdir(parents=True)
+            (user_themes_dir() / "paper.toml").write_text('[colors]\nprimary = "#123456"\n')
+            assert "paper" not in app.available_themes
+            app.action_change_theme()
+            await pilot.pause(0.2)
+            assert "paper" in app.available_themes
+            await pilot.press("escape")
         finish(app)
         app2 = WorkbenchApp(demo_project)
         async with app2.run_test(size=SIZE) as pilot:

@@ -456,7 +456,8 @@ def _update_flags(
     """
     finite = torch.isfinite(loss)
     if grad is not None:
-        finite &= torch.isfinite((grad * grad).sum(dim=1))
+        # ‖g‖ < √(float max) ⇔ Σ g² is finite, whether or not the norm kernel rescales.
+        finite &= torch.linalg.vector_norm(grad, dim=1) < math.sqrt(torch.finfo(grad.dtype).max)
     diverged.logical_or_(~finite)
     converged.logical_or_((loss < threshold) & ~diverged)
     return ~(converged | diverged)

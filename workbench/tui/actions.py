@@ -194,9 +194,9 @@ class WorkbenchActions(App[None]):
         if len(runs) >= 2:
             self.push_screen(CompareScreen(runs))
 
-    def start_run(self, lab: str, config: dict[str, Any], device: str = "auto") -> Launch:
+    def start_run(self, lab: str, config: dict[str, Any], device: str | None = None) -> Launch:
         """Start a run process (see :mod:`workbench.tui.launch`); the caller follows it."""
-        launch = start_run(self.project, lab, config, device=device)
+        launch = start_run(self.project, lab, config, device=device or self.project.device)
         self.launches.append(launch)
         return launch
 

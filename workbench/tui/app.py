@@ -66,16 +66,28 @@ class WorkbenchApp(WorkbenchActions):
 
     def on_mount(self) -> None:
         """Register themes, choose one, open the project home."""
+        self._register_themes()
+        self._apply_start_theme()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.set_interval(1.0, self._reap_launches)
+        self.push_screen(HomeScreen())
+
+    def _register_themes(self) -> None:
+        """Read the theme files (shipped and the user's) and register them with Textual."""
         specs, problems = discover_themes()
         self.theme_specs = specs
         for spec in specs.values():
             self.register_theme(spec.theme)
         for problem in problems:
             self.notify(problem, title="Theme file skipped", severity="warning", timeout=8)
-        self._apply_start_theme()
-        self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.set_interval(1.0, self._reap_launches)
-        self.push_screen(HomeScreen())
+
+    def action_change_theme(self) -> None:
+        """Pick a theme (command palette); files dropped in the themes folder since start-up
+        are read first, so they show up without a restart."""
+        self._register_themes()
+        if self.theme in self.theme_specs:
+            self._use_theme_colours(self.theme)
+        super().action_change_theme()
 
     def _apply_start_theme(self) -> None:
         wanted = self.requested_theme or saved_theme() or DEFAULT_THEME

@@ -56,24 +56,36 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def stats_text(snap: RunSnapshot) -> str:
-    """The line of live numbers under the progress bar."""
+def stats_text(snap: RunSnapshot, n_steps: int | None = None) -> str:
+    """The line of live numbers under the progress bar.
+
+    Args:
+        snap: What the run folder says.
+        n_steps: The lab's number of steps, to say how many are done once it finished.
+    """
+    if snap.finished:
+        done = f"{len(snap.steps_done)}/{n_steps}" if n_steps else str(len(snap.steps_done))
+        return f"{snap.status}: {done} steps done · {snap.n_records} loss records"
     parts = []
     if snap.total > 0:
-        parts.append(f"{format_value(snap.done, 8)}/{format_value(snap.total, 8)}")
+        parts.append(f"{_short(snap.done)}/{_short(snap.total)}")
     sps = snap.info.get("steps_per_second")
     if isinstance(sps, (int, float)):
-        parts.append(f"{format_value(float(sps), 7)} steps/s")
+        parts.append(f"{_short(float(sps))} steps/s")
     elif snap.rate is not None:
-        parts.append(f"{format_value(snap.rate, 7)}/s")
-    if snap.status == "running":
-        parts.append(f"ETA {format_duration(snap.eta_seconds)}")
+        parts.append(f"{_short(snap.rate)}/s")
+    parts.append(f"ETA {format_duration(snap.eta_seconds)}")
     for key in ("converged", "diverged"):
         value = snap.info.get(key)
         if isinstance(value, (int, float)):
             total = f"/{snap.n_seeds}" if snap.n_seeds else ""
             parts.append(f"{key} {int(value)}{total}")
     return " · ".join(parts)
+
+
+def _short(value: float) -> str:
+    """Four significant digits, no trailing zeros: ``25.2``, ``1200``, ``0.5``."""
+    return f"{value:.4g}"
 
 
 class LiveScreen(Screen[None]):
@@ -232,7 +244,8 @@ class LiveScreen(Screen[None]):
             bar.update(total=1, progress=1)
         elif snap.total > 0:
             bar.update(total=snap.total, progress=snap.done)
-        self.query_one("#live-stats", Static).update(stats_text(snap))
+        n_steps = len(self.lab.steps) if self.lab is not None else None
+        self.query_one("#live-stats", Static).update(stats_text(snap, n_steps))
 
     def _redraw_plots(self) -> None:
         if self.curves is not None:
@@ -252,8 +265,8 @@ class LiveScreen(Screen[None]):
             labels.append(group or key)
             finite = spread.median[np.isfinite(spread.median)]
             if finite.size:
-                latest.append(f"{group + ' ' if group else ''}{format_value(float(finite[-1]), 6)}")
-        self.query_one("#live-measure-value", Static).update("now: " + ", ".join(latest))
+                latest.append(f"{group + ' ' if group else ''}{float(finite[-1]):.3g}")
+        self.query_one("#live-measure-value", Static).update("now: " + " · ".join(latest))
         lines = tuple(
             Line(curves.steps, row, label if len(rows) > 1 else "")
             for row, label in zip(rows, labels, strict=True)

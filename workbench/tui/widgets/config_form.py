@@ -25,12 +25,23 @@ __all__ = ["ConfigForm", "toml_text"]
 def toml_text(value: Any) -> str:
     """A value written as the TOML a user would type: ``3``, ``1e-3``, ``"tanh"``, ``[16, 16]``.
 
-    Lists stay on one line (tomli_w would break a long one over several).
+    Lists and tables stay on one line (tomli_w would break them over several).
     """
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        # An inline table, the one-line form of a TOML table: {name = "0110"}.
+        items = ", ".join(f"{_toml_key(str(k))} = {toml_text(v)}" for k, v in value.items())
+        return "{" + (f" {items} " if items else "") + "}"
     line = tomli_w.dumps({"v": value})
     return line.partition("=")[2].strip()
+
+
+def _toml_key(key: str) -> str:
+    """A bare key when TOML allows one, else a quoted key."""
+    if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key):
+        return key
+    return toml_text(key)
 
 
 class ConfigForm(VerticalScroll):
