@@ -422,11 +422,7 @@ def _headline(run: Any) -> str:
     results = run.results
     if not results:
         return ""
-    key = None
-    with contextlib.suppress(Exception):
-        from workbench.core.registry import load_lab
-
-        key = load_lab(run.lab).headline
+    key = run.info.get("headline")
     if key not in results:
         key = next(iter(results))
     value = results[key]

@@ -78,7 +78,8 @@ def run_lab(
         config=config_to_dict(config),
         device=str(torch_device),
         seeds=seeds_of(config),
-        extra={"device_requested": device, **(extra or {})},
+        # The headline key is recorded so readers need not import the lab to show it.
+        extra={"device_requested": device, "headline": lab.headline or "", **(extra or {})},
     )
     ctx = RunContext(
         config=config, device=torch_device, run=writer, on_event=on_event, cancel=cancel

@@ -63,7 +63,7 @@ def _row(run: Run, headlines: dict[str, str | None]) -> RunRow:
     created_text = created.strftime("%m-%d %H:%M") if hasattr(created, "strftime") else ""
     results = doc.get("results", {})
     lab = str(info.get("lab", "?"))
-    headline = headline_text(results, headlines.get(lab))
+    headline = headline_text(results, headlines.get(lab) or info.get("headline"))
     if not headline and info.get("error"):
         headline = f"error: {info['error']}"
     return RunRow(
