@@ -28,6 +28,7 @@ Target: at least 100x the plain loop at 200 seeds on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -104,6 +105,14 @@ def max_weight_gap(model: EnsembleMLP, nets: list[nn.Sequential]) -> float:
     return gap
 
 
+def _load() -> str:
+    """The 1-minute load average against the core count, or 'unknown'."""
+    try:
+        return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    except (AttributeError, OSError):  # not on every platform
+        return "unknown"
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -126,6 +135,7 @@ def main() -> None:
     x, y = first_bit_task(device)
 
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"machine load before: {_load()}")
     print(f"task first-bit, {N_BITS} bits ({len(x)} inputs, full batch), widths {config.widths}")
     print(f"adam lr {config.lr}, mse, every seed trains all {steps} steps (loss_threshold 0)\n")
 
@@ -165,6 +175,11 @@ def main() -> None:
     verdict = "met" if ratios[200] >= TARGET_RATIO else "MISSED"
     print(f"\nratio at 200 seeds: {ratios[200]:.1f}x (target >= {TARGET_RATIO:.0f}x: {verdict})")
     print(f"max |batched - plain| weight after {plain_steps} steps: {weight_gap:.2e}")
+    print(
+        f"machine load after: {_load()}. Other processes on the cores slow the batched "
+        "model most (OpenMP threads wait on each other); rerun on a quiet machine if the "
+        "load exceeded the core count."
+    )
 
 
 if __name__ == "__main__":

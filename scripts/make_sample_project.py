@@ -24,7 +24,7 @@ TARGET = REPO / "sample_projects" / "default"
 
 #: Per lab: the `--set` overrides of its sample run.
 SAMPLE_RUNS: dict[str, list[str]] = {
-    "toy-tasks": ["seeds=64", "steps=1500"],
+    "toy-tasks": ["seeds=64"],
     "fuzzy-xor": ["seeds=64"],
     "gpt2-residual-mi": [],
 }

@@ -232,7 +232,7 @@ def test_frozen_rows_are_left_bit_for_bit_even_with_nan_gradients(make) -> None:
 
 def test_seed_k_in_a_200_seed_batch_matches_seed_k_trained_alone() -> None:
     x, y = first_bit()
-    config = TrainConfig(widths=(16, 16), steps=150, lr=1e-2)
+    config = TrainConfig(widths=(16, 16), steps=80, lr=1e-2)
     batch = init_ensemble(config, range(200), N_BITS, 1)
     train_ensemble(batch, x, y, config)
     for k in (0, 57, 199):
@@ -359,7 +359,7 @@ def test_training_stops_early_once_every_seed_is_frozen() -> None:
 def test_first_bit_is_learnt_with_bce_and_sgd() -> None:
     x, y = first_bit()
     config = TrainConfig(
-        widths=(16,), steps=300, optimizer="sgd", lr=0.5, momentum=0.9, loss="bce-with-logits"
+        widths=(16,), steps=150, optimizer="sgd", lr=0.5, momentum=0.9, loss="bce-with-logits"
     )
     model = init_ensemble(config, range(8), N_BITS, 1)
     result = train_ensemble(model, x, y, config)

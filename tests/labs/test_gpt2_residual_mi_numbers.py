@@ -1,0 +1,470 @@
+"""Every number the gpt2-residual-mi lab shows, re-derived by a peer path.
+
+One tiny run (2 blocks, d_model 16) is made, and each ``[results]`` key and saved array
+is recomputed without the lab's streaming, hooks or measures:
+
+* activations come from a from-scratch float64 GPT-2 forward written here from the
+  weights (layer norm, causal attention, GELU MLP), not from ``transformers``;
+* MI from numpy's ``slogdet`` of ``np.cov`` with the Wishart digamma bias written out;
+* jackknife intervals from the leave-one-group-out MIs and scipy's t quantile;
+* spectra from ``np.linalg.eigvalsh``, their measures from their formulas;
+* Jacobian singular values from ``torch.autograd.functional.jacobian`` of the peer
+  forward and numpy's SVD.
+
+The trained model is a random-init model whose every parameter (biases and layer-norm
+gains included) is then jittered, so the peer forward is checked on non-trivial biases.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from scipy import stats
+from scipy.special import digamma
+
+from workbench.core.models.gpt2 import gpt2_config, random_twin, residual_hook_names
+from workbench.core.runner import run_lab
+from workbench.core.runs import Run, init_project
+from workbench_labs.gpt2_residual_mi import LAB
+from workbench_labs.gpt2_residual_mi.corpus import ByteTokenizer, make_source
+from workbench_labs.gpt2_residual_mi.stream import batch_sizes, token_batches
+
+N_LAYER, D, N_HEAD, N_CTX, VOCAB = 2, 16, 2, 32, 256
+NAMES = residual_hook_names(N_LAYER)
+LN2 = math.log(2.0)
+
+#: 70 sequences in batches of 16 with 4 jackknife groups: 4 full batches and a last one cut
+#: to 4 sequences (70 mod 16 = 6 -> 4), so 68 sequences and 272 tokens are used.
+CONFIG: dict[str, Any] = {
+    "n_sequences": 70,
+    "batch_size": 16,
+    "n_groups": 4,
+    "n_permutations": 9,
+    "seq_len": 24,
+    "first_position": 4,
+    "positions_per_sequence": 4,
+    "twin_seed": 5,
+    "corpus_seed": 2,
+    "jacobian_sequences": 2,
+    "jacobian_offsets": [0, 1, 3],
+}
+USED_SEQUENCES = 68
+N_TOKENS = USED_SEQUENCES * CONFIG["positions_per_sequence"]
+
+
+# --- a peer GPT-2 forward, float64, from the weights alone ----------------------------------
+
+
+def _weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """float64 copies keyed without the ``transformer.`` prefix."""
+    return {
+        k.removeprefix("transformer."): v.detach().to(torch.float64)
+        for k, v in state.items()
+        if k.startswith("transformer.")
+    }
+
+
+def _layer_norm(x: torch.Tensor, gain: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # biased, as nn.LayerNorm
+    return (x - mean) / torch.sqrt(var + 1e-5) * gain + bias
+
+
+def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """GPT-2's ``gelu_new``: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))."""
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def _peer_blocks(w: dict[str, torch.Tensor], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Residual stream of every hook point from ``resid_pre0`` ``x: (batch, seq, d)``."""
+    batch, seq, d = x.shape
+    hd = d // N_HEAD
+    causal = torch.ones(seq, seq, dtype=torch.bool).tril()
+    out: dict[str, torch.Tensor] = {}
+    for i in range(N_LAYER):
+        p = f"h.{i}."
+        out[f"blocks.{i}.hook_resid_pre"] = x
+        h = _layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"])
+        qkv = h @ w[p + "attn.c_attn.weight"] + w[p + "attn.c_attn.bias"]  # (B, T, 3d)
+        q, k, v = (t.reshape(batch, seq, N_HEAD, hd).transpose(1, 2) for t in qkv.split(d, -1))
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)  # (B, H, T, T)
+        scores = scores.masked_fill(~causal, float("-inf"))
+        heads = torch.softmax(scores, dim=-1) @ v  # (B, H, T, hd)
+        merged = heads.transpose(1, 2).reshape(batch, seq, d)
+        x = x + merged @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
+        out[f"blocks.{i}.hook_resid_mid"] = x
+        h = _layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"])
+        h = _gelu_tanh(h @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])
+        x = x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
+    out[f"blocks.{N_LAYER - 1}.hook_resid_post"] = x
+    return out
+
+
+def _peer_embed(w: dict[str, torch.Tensor], ids: torch.Tensor) -> torch.Tensor:
+    return w["wte.weight"][ids] + w["wpe.weight"][: ids.shape[-1]]
+
+
+# --- peer estimators ------------------------------------------------------------------------
+
+
+def _log_det_bias(d: int, n: int) -> float:
+    """E ln|S| - ln|Σ| for a Gaussian sample covariance: Σ_i ψ((n - i)/2) + d ln(2/(n - 1))."""
+    i = np.arange(1, d + 1)
+    return float(digamma((n - i) / 2).sum() + d * math.log(2 / (n - 1)))
+
+
+def _peer_mi(x: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> tuple[float, float]:
+    """(plug-in, bias-corrected) Gaussian MI in bits from numpy's covariance and slogdet."""
+    n, dx = x.shape
+    dy = y.shape[1]
+    cov = np.cov(np.hstack([x, y]), rowvar=False)
+    cov = cov + ridge * np.diag(np.diag(cov))
+
+    def logdet(m: np.ndarray) -> float:
+        sign, value = np.linalg.slogdet(m)
+        assert sign > 0
+        return float(value)
+
+    plugin = 0.5 * (logdet(cov[:dx, :dx]) + logdet(cov[dx:, dx:]) - logdet(cov)) / LN2
+    bias = 0.5 * (_log_det_bias(dx, n) + _log_det_bias(dy, n) - _log_det_bias(dx + dy, n)) / LN2
+    return plugin, plugin - bias
+
+
+def _peer_interval(
+    x: np.ndarray, y: np.ndarray, n_groups: int, level: float, ridge: float
+) -> tuple[float, float]:
+    """Delete-a-group jackknife (rows i with i mod G == g left out), t interval on G - 1 df."""
+    theta = _peer_mi(x, y, ridge)[1]
+    group = np.arange(x.shape[0]) % n_groups
+    leave = np.array([_peer_mi(x[group != g], y[group != g], ridge)[1] for g in range(n_groups)])
+    se = math.sqrt((n_groups - 1) / n_groups * np.sum((leave - leave.mean()) ** 2))
+    centre = theta - (n_groups - 1) * (leave.mean() - theta)
+    half = stats.t.ppf((1 + level) / 2, n_groups - 1) * se
+    return centre - half, centre + half
+
+
+# --- the run and its peer activations -------------------------------------------------------
+
+
+class Peer:
+    """The run, and the same numbers recomputed in memory."""
+
+    def __init__(self, run: Run, folder: Path) -> None:
+        self.run = run
+        self.results = run.results
+        config = LAB.make_config({"model": str(folder), **CONFIG})
+        self.config = config
+        self.weights = {
+            "trained": _weights(load_file(str(folder / "model.safetensors"))),
+            "twin": _weights(
+                random_twin(
+                    gpt2_config(n_layer=N_LAYER, n_embd=D, n_head=N_HEAD, n_ctx=N_CTX),
+                    seed=config.twin_seed,
+                ).state_dict()
+            ),
+        }
+        # The token batches the lab streamed; rows position-major within each batch.
+        source = make_source(config.corpus, config.corpus_seed, config.seq_len, ByteTokenizer())
+        self.source = source
+        rows: dict[str, dict[str, list[np.ndarray]]] = {
+            m: {n: [] for n in NAMES} for m in self.weights
+        }
+        batches = token_batches(
+            source,
+            batch_sizes(config.n_sequences, config.batch_size, config.n_groups),
+            seq_len=config.seq_len,
+            first_position=config.first_position,
+            positions_per_sequence=config.positions_per_sequence,
+            seed=config.corpus_seed,
+        )
+        for batch in batches:
+            index = torch.arange(batch.input_ids.shape[0])[:, None]
+            for model, w in self.weights.items():
+                with torch.no_grad():
+                    stream = _peer_blocks(w, _peer_embed(w, batch.input_ids))
+                for name, acts in stream.items():
+                    picked = acts[index, batch.positions]  # (batch, n_pos, d)
+                    rows[model][name].append(picked.transpose(0, 1).reshape(-1, D).numpy())
+        self.acts = {m: {n: np.concatenate(v) for n, v in r.items()} for m, r in rows.items()}
+
+
+@pytest.fixture(scope="module")
+def peer(tmp_path_factory: pytest.TempPathFactory) -> Peer:
+    folder = tmp_path_factory.mktemp("gpt2-numbers") / "model"
+    model = random_twin(gpt2_config(n_layer=N_LAYER, n_embd=D, n_head=N_HEAD, n_ctx=N_CTX), seed=9)
+    gen = torch.Generator().manual_seed(10)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.05 * torch.randn(param.shape, generator=gen))
+    model.save_pretrained(folder, safe_serialization=True)
+    project = init_project(tmp_path_factory.mktemp("gpt2-numbers-project") / "proj")
+    run = run_lab(LAB, LAB.make_config({"model": str(folder), **CONFIG}), project, device="cpu")
+    assert run.status == "completed"
+    return Peer(run, folder)
+
+
+def _close(got: float, expected: float, what: str, rel: float = 1e-4, abs_: float = 1e-4) -> None:
+    assert got == pytest.approx(expected, rel=rel, abs=abs_), what
+
+
+# --- model and data -------------------------------------------------------------------------
+
+
+def test_model_numbers_are_the_config_and_gpt2_parameter_count(peer: Peer) -> None:
+    r = peer.results
+    assert r["model/n_layer"] == N_LAYER and r["model/d_model"] == D
+    assert r["model/hook_points"] == 2 * N_LAYER + 1 == len(NAMES)
+    # GPT-2: embeddings V d + n_ctx d; per block 2 layer norms (4d), qkv (3d² + 3d),
+    # attention out (d² + d), MLP (4d² + 4d and 4d² + d): 12 d² + 13 d; final layer norm 2d.
+    # The LM head is tied to the token embedding, so it adds nothing.
+    expected = VOCAB * D + N_CTX * D + N_LAYER * (12 * D * D + 13 * D) + 2 * D
+    assert r["model/parameters"] == expected
+
+
+def test_data_counts_follow_the_whole_sequence_rule(peer: Peer) -> None:
+    r = peer.results
+    assert r["data/n_sequences"] == USED_SEQUENCES
+    assert r["data/n_tokens"] == N_TOKENS == peer.acts["trained"][NAMES[0]].shape[0]
+    assert r["data/positions_per_sequence"] == CONFIG["positions_per_sequence"]
+    assert r["data/seq_len"] == CONFIG["seq_len"]
+    assert r["data/tokens_per_second"] > 0
+
+
+def test_peer_forward_reads_the_same_hooks_as_the_lab(peer: Peer) -> None:
+    """The from-scratch forward agrees with transformers at every hook point, so the peer
+    numbers below are computed on the streams the lab measured."""
+    from workbench.core.models.gpt2 import load_pretrained, residual_stream
+
+    model = load_pretrained(Path(peer.config.model), "cpu")
+    ids = torch.from_numpy(np.stack([peer.source.sequence(i) for i in range(3)]))
+    ours = _peer_blocks(peer.weights["trained"], _peer_embed(peer.weights["trained"], ids))
+    theirs = residual_stream(model, ids)
+    for name in NAMES:
+        torch.testing.assert_close(theirs[name].double(), ours[name], rtol=1e-4, atol=1e-5)
+
+
+# --- MI per hook point ----------------------------------------------------------------------
+
+
+def test_mi_estimates_equal_numpy_log_determinants_of_the_streams(peer: Peer) -> None:
+    r = peer.results
+    for name in NAMES:
+        ridge = r[f"mi/{name}/ridge"]
+        plugin, corrected = _peer_mi(peer.acts["trained"][name], peer.acts["twin"][name], ridge)
+        _close(r[f"mi/{name}/plugin"], plugin, name)
+        _close(r[f"mi/{name}"], corrected, name)
+
+
+def test_mi_intervals_are_the_jackknife_over_whole_sequence_groups(peer: Peer) -> None:
+    r = peer.results
+    for name in NAMES:
+        low, high = _peer_interval(
+            peer.acts["trained"][name],
+            peer.acts["twin"][name],
+            CONFIG["n_groups"],
+            peer.config.level,
+            r[f"mi/{name}/ridge"],
+        )
+        _close(r[f"mi/{name}/low"], low, name, rel=1e-3, abs_=1e-3)
+        _close(r[f"mi/{name}/high"], high, name, rel=1e-3, abs_=1e-3)
+
+
+def test_null_mean_is_the_plugin_bias_of_independent_streams(peer: Peer) -> None:
+    """Shuffled pairs are independent with the streams' marginals: the plug-in MI's mean
+    over them is the plug-in bias, ½[b(d) + b(d) - b(2d)]/ln 2 bits for Gaussian data."""
+    r = peer.results
+    n, k = N_TOKENS, CONFIG["n_permutations"]
+    expected = 0.5 * (2 * _log_det_bias(D, n) - _log_det_bias(2 * D, n)) / LN2
+    for name in NAMES:
+        if r[f"mi/{name}/ridge"] > 0:
+            continue  # a singular stream: the null's dimension is its rank, not d
+        assert r[f"mi/{name}/null_mean"] == pytest.approx(expected, rel=0.25), name
+        # The correction the estimate applies is that same bias.
+        shift = r[f"mi/{name}/plugin"] - r[f"mi/{name}"]
+        assert shift == pytest.approx(expected, rel=1e-9), name
+        # A permutation p-value (1 + #{null >= observed}) / (1 + K).
+        p = r[f"mi/{name}/p_value"]
+        assert round(p * (k + 1)) == pytest.approx(p * (k + 1), abs=1e-9)
+        assert 1 / (k + 1) - 1e-12 <= p <= 1.0
+
+
+def test_verdicts_and_counts_follow_the_estimates(peer: Peer) -> None:
+    r = peer.results
+    level = peer.config.level
+    for name in NAMES:
+        assert r[f"mi/{name}/above_zero"] == (r[f"mi/{name}/low"] > 0), name
+        assert r[f"mi/{name}/above_bias"] == (r[f"mi/{name}/p_value"] <= 1 - level + 1e-12), name
+        assert r[f"mi/{name}/ridge"] == 0 or r[f"mi/{name}/ridge"] >= 1e-8
+    assert r["mi/hooks_above_zero"] == sum(bool(r[f"mi/{n}/above_zero"]) for n in NAMES)
+    assert r["mi/hooks_above_bias"] == sum(bool(r[f"mi/{n}/above_bias"]) for n in NAMES)
+    assert r["mi/first_hook"] == r[f"mi/{NAMES[0]}"]
+    assert r["mi/last_hook"] == r[f"mi/{NAMES[-1]}"]
+
+
+def test_by_hook_array_holds_the_reported_numbers(peer: Peer) -> None:
+    r = peer.results
+    by_hook = peer.run.array("mi/by_hook")
+    assert peer.run.array_meta("mi/by_hook")["labels"]["hook"] == list(NAMES)
+    for column, name in enumerate(NAMES):
+        expected = [
+            r[f"mi/{name}/plugin"],
+            r[f"mi/{name}"],
+            r[f"mi/{name}/low"],
+            r[f"mi/{name}/high"],
+            r[f"mi/{name}/null_mean"],
+        ]
+        np.testing.assert_allclose(by_hook[:, column], expected, rtol=1e-12)
+
+
+def test_curve_points_are_the_estimates_on_the_first_n_tokens(peer: Peer) -> None:
+    n_tokens = peer.run.array("curve/n_tokens")
+    assert np.all(np.diff(n_tokens) > 0) and n_tokens[-1] == N_TOKENS
+    tokens_per_batch = CONFIG["batch_size"] * CONFIG["positions_per_sequence"]
+    boundaries = set(np.cumsum([s * 4 for s in batch_sizes(70, 16, 4)]).tolist())
+    assert set(n_tokens.tolist()) <= boundaries and n_tokens[0] >= tokens_per_batch // 2
+    r = peer.results
+    for name in NAMES:
+        curve = peer.run.array(f"curve/{name}")
+        ridge = r[f"mi/{name}/ridge"]
+        for column, n in enumerate(n_tokens):
+            x, y = peer.acts["trained"][name][:n], peer.acts["twin"][name][:n]
+            if ridge == 0:  # a curve point's own ridge is not saved; the final one is
+                plugin, corrected = _peer_mi(x, y)
+                _close(curve[0, column], plugin, f"{name} at {n}")
+                _close(curve[1, column], corrected, f"{name} at {n}")
+                low, high = _peer_interval(x, y, CONFIG["n_groups"], peer.config.level, 0.0)
+                _close(curve[2, column], low, f"{name} at {n}", rel=1e-3, abs_=1e-3)
+                _close(curve[3, column], high, f"{name} at {n}", rel=1e-3, abs_=1e-3)
+        # The last column is the reported estimate, the null's 95% quantile is above its mean
+        # (K = 9 shuffles: the quantile lies between the two largest of them).
+        final = [r[f"mi/{name}/{k}"] for k in ("plugin", "low", "high", "null_mean")]
+        np.testing.assert_allclose(curve[[0, 2, 3, 4], -1], final, rtol=1e-12)
+        assert curve[1, -1] == r[f"mi/{name}"]
+        assert np.all(curve[5] >= curve[4] - 1e-12)
+        # The extrapolation is the intercept of the least-squares line in 1/n.
+        design = np.stack([np.ones(n_tokens.size), 1.0 / n_tokens], axis=1)
+        intercept = np.linalg.lstsq(design, curve[0], rcond=None)[0][0]
+        _close(r[f"mi/{name}/plugin_extrapolated"], intercept, name, rel=1e-8, abs_=1e-8)
+
+
+# --- layer x layer, spectra, Jacobians ------------------------------------------------------
+
+
+def test_layer_matrices_equal_numpy_mi_between_hook_streams(peer: Peer) -> None:
+    acts = peer.acts
+    for key, (rows, cols) in {
+        "trained": ("trained", "trained"),
+        "twin": ("twin", "twin"),
+        "cross": ("trained", "twin"),
+    }.items():
+        matrix = peer.run.array(f"layers/mi_{key}")
+        assert matrix.shape == (len(NAMES), len(NAMES))
+        for a, name_a in enumerate(NAMES):
+            for b, name_b in enumerate(NAMES):
+                if key != "cross" and a == b:
+                    assert np.isnan(matrix[a, b])
+                    continue
+                expected = _peer_mi(acts[rows][name_a], acts[cols][name_b])[1]
+                _close(matrix[a, b], expected, f"{key} {name_a} x {name_b}")
+
+
+def test_spectra_are_the_eigenvalues_of_each_streams_covariance(peer: Peer) -> None:
+    for model in ("trained", "twin"):
+        for name in NAMES:
+            saved = peer.run.array(f"spectrum/{model}/{name}")
+            eigs = np.linalg.eigvalsh(np.cov(peer.acts[model][name], rowvar=False))[::-1]
+            np.testing.assert_allclose(saved, eigs, rtol=1e-4, atol=1e-6 * eigs[0])
+            assert np.all(np.diff(saved) <= 0)
+
+
+def test_spectrum_measures_follow_their_formulas_on_the_saved_spectrum(peer: Peer) -> None:
+    r = peer.results
+    for model in ("trained", "twin"):
+        ratios = []
+        for name in NAMES:
+            lam = peer.run.array(f"spectrum/{model}/{name}")
+            key = f"spectrum/{model}/{name}"
+            p = lam / lam.sum()
+            p = p[p > 0]
+            _close(r[f"{key}/participation_ratio"], lam.sum() ** 2 / (lam**2).sum(), key, 1e-9)
+            _close(r[f"{key}/effective_rank"], math.exp(-(p * np.log(p)).sum()), key, 1e-9)
+            _close(r[f"{key}/top3_share"], lam[:3].sum() / lam.sum(), key, 1e-9)
+            # λ_k ∝ k^-α fitted by least squares on log-log axes over ranks 2..d/2.
+            last = min(max(4, lam.size // 2), int(np.count_nonzero(lam > 1e-12 * lam[0])))
+            k = np.arange(2, last + 1)
+            log_l = np.log(lam[1:last])
+            design = np.stack([np.ones(k.size), np.log(k)], axis=1)
+            coef, *_ = np.linalg.lstsq(design, log_l, rcond=None)
+            residual = log_l - design @ coef
+            r2 = 1 - (residual**2).sum() / ((log_l - log_l.mean()) ** 2).sum()
+            _close(r[f"{key}/alpha"], -coef[1], key, 1e-8, 1e-8)
+            _close(r[f"{key}/alpha_r2"], r2, key, 1e-8, 1e-8)
+            ratios.append(r[f"{key}/participation_ratio"])
+        np.testing.assert_allclose(
+            peer.run.array(f"spectrum/{model}/participation_ratio"), ratios, rtol=1e-12
+        )
+
+
+def test_jacobian_singular_values_match_autograd_on_the_peer_forward(peer: Peer) -> None:
+    """σ(∂ resid_post[t] / ∂ resid_pre0[t - k]) on the sequences after the streamed ones."""
+    t = CONFIG["seq_len"] - 1
+    offsets = CONFIG["jacobian_offsets"]
+    for model, w in peer.weights.items():
+        saved = {k: peer.run.array(f"jacobian/{model}/offset_{k}") for k in offsets}
+        for j in range(CONFIG["jacobian_sequences"]):
+            ids = torch.from_numpy(peer.source.sequence(CONFIG["n_sequences"] + j))
+            x0 = _peer_embed(w, ids)  # (seq, d)
+
+            def last_resid_post(x: torch.Tensor, w: dict[str, torch.Tensor] = w) -> torch.Tensor:
+                out = _peer_blocks(w, x[None])[f"blocks.{N_LAYER - 1}.hook_resid_post"]
+                return out[0, t]  # (d,): the output position only
+
+            full = torch.autograd.functional.jacobian(last_resid_post, x0).numpy()  # (d, seq, d)
+            for k in offsets:
+                expected = np.linalg.svd(full[:, t - k, :], compute_uv=False)
+                np.testing.assert_allclose(
+                    saved[k][j], expected, rtol=1e-3, atol=1e-5 * expected[0], err_msg=model
+                )
+
+
+def test_jacobian_measures_follow_their_formulas(peer: Peer) -> None:
+    r = peer.results
+    for model in ("trained", "twin"):
+        for k in CONFIG["jacobian_offsets"]:
+            sv = peer.run.array(f"jacobian/{model}/offset_{k}")
+            assert sv.shape == (CONFIG["jacobian_sequences"], D)
+            power = sv**2
+            p = power / power.sum(axis=1, keepdims=True)
+            pr = power.sum(axis=1) ** 2 / (power**2).sum(axis=1)
+            rank = np.exp(-np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), axis=1))
+            key = f"jacobian/{model}/offset_{k}"
+            _close(r[f"{key}/sigma_max"], sv[:, 0].mean(), key, 1e-12, 0)
+            _close(r[f"{key}/participation_ratio"], pr.mean(), key, 1e-9, 0)
+            _close(r[f"{key}/effective_rank"], rank.mean(), key, 1e-9, 0)
+
+
+def test_summary_prints_the_reported_numbers(peer: Peer) -> None:
+    r = peer.results
+    text = peer.run.text("summary.md")
+    for name in NAMES:
+        row = (
+            f"| `{name}` | {r[f'mi/{name}']:.2f} | [{r[f'mi/{name}/low']:.2f}, "
+            f"{r[f'mi/{name}/high']:.2f}] | {r[f'mi/{name}/plugin']:.2f} "
+            f"| {r[f'mi/{name}/null_mean']:.2f} | {r[f'mi/{name}/p_value']:.3f} |"
+        )
+        assert row in text, name
+    assert f"{r['mi/hooks_above_zero']} of {len(NAMES)} hook points" in text
+    assert f"{r['data/n_tokens']} positions from {r['data/n_sequences']} sequences" in text
+    for model in ("trained", "twin"):
+        key = f"spectrum/{model}/{NAMES[-1]}"
+        assert f"participation ratio {r[f'{key}/participation_ratio']:.1f} of {D}" in text
+        for k in CONFIG["jacobian_offsets"]:
+            sigma = r[f"jacobian/{model}/offset_{k}/sigma_max"]
+            assert re.search(rf"k={k}: σ_max {re.escape(f'{sigma:.3g}')}", text), (model, k)
