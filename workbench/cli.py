@@ -36,8 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stderr_handler = logging.StreamHandler()
     stderr_handler.setLevel(logging.WARNING)
     stderr_handler.setFormatter(_NoTracebackFormatter("%(levelname)s %(name)s: %(message)s"))
-    # A failed run's traceback belongs in its log.txt; the CLI prints one line about it.
-    stderr_handler.addFilter(lambda record: not record.name.startswith("workbench.core.runner"))
+    stderr_handler.addFilter(_RUN_WARNINGS)
     logging.getLogger().addHandler(stderr_handler)
     try:
         handler = getattr(args, "handler", None)
@@ -54,6 +53,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `workbench show ... | head`
         return EXIT_OK
+
+
+class _RunWarnings(logging.Filter):
+    """Keeps a running lab's log off the terminal: it is all in the run's log.txt.
+
+    Labs may log many warnings (each regularised covariance, say); the terminal
+    gets one line counting them at the end instead of a wall of text. A failed
+    run's traceback also belongs in log.txt: the CLI prints one line about it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = False
+        self.held: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("workbench.core.runner"):
+            return False
+        if self.active and record.name.startswith("workbench"):
+            self.held.append(record.getMessage())
+            return False
+        return True
+
+
+_RUN_WARNINGS = _RunWarnings()
 
 
 class _NoTracebackFormatter(logging.Formatter):
@@ -354,6 +378,7 @@ def _progress(quiet: bool) -> Iterator[tuple[Any, threading.Event]]:
             _err("cancelling: the run stops at its next progress report (again to force)")
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    _RUN_WARNINGS.active = True
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -389,6 +414,7 @@ def _progress(quiet: bool) -> Iterator[tuple[Any, threading.Event]]:
         with progress:
             yield on_event, cancel
     finally:
+        _RUN_WARNINGS.active = False
         for s, h in previous.items():
             signal.signal(s, h)
 
@@ -404,6 +430,8 @@ def _info_text(info: Any) -> str:
 
 
 def _report_run(run: Any, quiet: bool) -> int:
+    from rich.text import Text
+
     status = run.status
     if not quiet:
         console = _console()
@@ -412,6 +440,11 @@ def _report_run(run: Any, quiet: bool) -> int:
         took = f" in {(finished - started).total_seconds():.0f} s" if started and finished else ""
         console.print(f"run [bold]{run.id}[/] {_status_markup(status)}{took}")
         console.print(f"folder: {run.path}")
+        if _RUN_WARNINGS.held:
+            first = _RUN_WARNINGS.held[0]
+            more = len(_RUN_WARNINGS.held) - 1
+            note = f" (and {more} more)" if more else ""
+            console.print(Text(f"warning: {first[:200]}{note}; all are in log.txt", style="yellow"))
         if status == "completed":
             console.print(f"next: workbench show {run.id}")
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_OK

@@ -22,6 +22,11 @@ s the seed, i the reference neuron, u the trained neuron, X_i the kept maximiser
 i, μ and σ the grid mean and standard deviation of h_{s,u}. Constant trained neurons
 (σ = 0) respond 0. The result is the reference-neuron × trained-neuron response
 matrix, one per seed.
+
+Step 3 summarises it: :func:`responding_fraction` (per reference neuron, the share of a
+network's informative neurons that respond, averaged over the networks that have any)
+and :func:`maximiser_agreement` (whether the neurons that matching pairs with a
+reference neuron respond to its maximisers).
 """
 
 from __future__ import annotations
@@ -41,7 +46,10 @@ __all__ = [
     "ReferenceUnits",
     "distinct_reference_units",
     "maximise_activations",
+    "maximiser_agreement",
     "reference_unit_activations",
+    "reference_unit_values",
+    "responding_fraction",
     "response_matrix",
 ]
 
@@ -118,6 +126,28 @@ def reference_unit_activations(
         return torch.stack(columns, dim=1)  # (batch, n_units)
 
     return activations
+
+
+def reference_unit_values(
+    references: Sequence[ReferenceNetwork], units: ReferenceUnits, points: Tensor
+) -> Tensor:
+    """The chosen reference units' closed-form functions at ``points``.
+
+    Args:
+        references: The reference networks.
+        units: Which unit of which network, see :func:`distinct_reference_units`.
+        points: (n_points, 2) inputs, columns a and b.
+
+    Returns:
+        (n_units, n_points) float64.
+    """
+    x = points.to(torch.float64)
+    return torch.stack(
+        [
+            references[n].hidden_neurons[c].function(x[:, 0], x[:, 1])
+            for n, c in zip(units.networks, units.columns, strict=True)
+        ]
+    )
 
 
 def maximise_activations(
@@ -226,3 +256,69 @@ def response_matrix(
     weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1.0)  # (n_ref, n_restarts)
     response = torch.einsum("sirn,ir->sin", z, weights)
     return torch.where(constant[:, None, :], torch.zeros_like(response), response)
+
+
+def responding_fraction(response: Tensor, informative: Tensor, *, response_z: float) -> Tensor:
+    """Per reference neuron, the share of a network's informative neurons that respond.
+
+    For network s with informative neurons U_s ≠ ∅, F_{s,i} = |{u ∈ U_s : z_{s,i,u} ≥
+    response_z}| / |U_s|; the result is the mean of F_{s,i} over the networks with
+    U_s ≠ ∅. A network without informative neurons (e.g. one that collapsed to a
+    constant) has no such share and is left out rather than counted as 0.
+
+    Args:
+        response: (seed, n_ref, n_units) z-scores, from :func:`response_matrix`.
+        informative: (seed, n_units) bool.
+        response_z: A neuron responds when its z-score is at least this.
+
+    Returns:
+        (n_ref,) float64 in [0, 1]; NaN everywhere if no network has an informative neuron.
+    """
+    mask = informative.to(response.device)
+    count = mask.sum(dim=1)  # (seed,)
+    responds = (response >= response_z) & mask.unsqueeze(1)  # (seed, n_ref, n_units)
+    share = responds.sum(dim=2).to(torch.float64) / count.clamp_min(1).unsqueeze(1)
+    has = count > 0
+    if not bool(has.any()):
+        return torch.full((response.shape[1],), float("nan"), dtype=torch.float64)
+    return share[has].mean(dim=0)
+
+
+def maximiser_agreement(
+    response: Tensor,
+    grid_acts: Tensor,
+    reference_values: Tensor,
+    matched_row: Tensor,
+    *,
+    response_z: float,
+) -> float:
+    """Do matching and maximisation agree? The share of matched neurons that respond.
+
+    A trained neuron u matched to reference neuron i fits its function as
+    h_u ≈ α·g_i + β. With α > 0 it is highest where g_i is, so it should respond to i's
+    maximisers, z ≥ ``response_z``. With α < 0 it computes the mirror image of g_i
+    (e.g. AND = 1 − NAND for reference NAND: matching's R² cannot tell them apart) and
+    is *lowest* at those inputs, so its z-score is taken with the sign of α, that is
+    of corr(h_u, g_i) over the grid: the neuron agrees when sign(α)·z ≥ ``response_z``.
+
+    Args:
+        response: (seed, n_ref, n_units) z-scores, from :func:`response_matrix`.
+        grid_acts: (seed, n_points, n_units) trained activations on the grid.
+        reference_values: (n_ref, n_points) each reference neuron's function on the grid.
+        matched_row: (seed, n_units) int, the reference neuron (row of ``response``) each
+            trained neuron is matched to, −1 for none.
+        response_z: Response threshold in grid standard deviations.
+
+    Returns:
+        The share in [0, 1]; NaN when no neuron is matched.
+    """
+    rows = matched_row.to(response.device)
+    seeds, units = torch.nonzero(rows >= 0, as_tuple=True)
+    if seeds.numel() == 0:
+        return float("nan")
+    ref = rows[seeds, units]
+    y = grid_acts.to(device=response.device, dtype=torch.float64)[seeds, :, units]  # (m, p)
+    g = reference_values.to(device=response.device, dtype=torch.float64)[ref]  # (m, p)
+    covariance = ((y - y.mean(dim=1, keepdim=True)) * (g - g.mean(dim=1, keepdim=True))).sum(1)
+    z = response.to(torch.float64)[seeds, ref, units]
+    return float((torch.sign(covariance) * z >= response_z).to(torch.float64).mean())

@@ -26,9 +26,13 @@ from .config import FuzzyXorConfig
 from .fuzzy import fuzzy_xor, unit_square_grid
 from .matching import affine_span_r2, match_neurons
 from .maximisation import (
+    ReferenceUnits,
     distinct_reference_units,
     maximise_activations,
+    maximiser_agreement,
     reference_unit_activations,
+    reference_unit_values,
+    responding_fraction,
     response_matrix,
 )
 from .neurons import ablation_effect, hidden_activations, neuron_names
@@ -352,7 +356,6 @@ def maximise(ctx: RunContext) -> None:
     at_max = hidden_activations(model, flat)  # (seed, n_ref·restarts, n_hidden)
     at_max = at_max.reshape(model.n_seeds, n_ref, n_restarts, -1)
     response = response_matrix(at_max, found.keep, acts)  # (seed, n_ref, n_hidden)
-    responds = (response >= cfg.response_z) & informative.unsqueeze(1)
 
     names = neuron_names(model.sizes)
     labels = list(units.labels)
@@ -394,45 +397,52 @@ def maximise(ctx: RunContext) -> None:
         labels={"reference": labels},
         description="largest response over each network's neurons, z-score",
     )
-    n_informative = informative.sum(dim=1).clamp_min(1).unsqueeze(1)  # (seed, 1)
-    fraction = (responds.sum(dim=2) / n_informative).mean(dim=0)  # (n_ref,)
+    fraction = responding_fraction(response, informative, response_z=cfg.response_z)
     ctx.save_array(
         "maximise/responding_fraction",
         fraction.cpu().numpy(),
         axes=("reference",),
         labels={"reference": labels},
-        description="mean fraction of informative trained neurons with z ≥ response_z",
+        description="mean fraction of informative trained neurons with z ≥ response_z, over "
+        "the networks that have informative neurons",
     )
     ctx.set_results(
         {
             "maximise/reference_neurons": n_ref,
             "maximise/best_activation/min": float(found.best.min()),
-            "maximise/agreement": _agreement(ctx, units.labels, response, informative),
+            "maximise/agreement": _agreement(ctx, refs, units, response, informative),
         }
     )
 
 
 def _agreement(
-    ctx: RunContext, labels: tuple[str, ...], response: torch.Tensor, informative: torch.Tensor
+    ctx: RunContext,
+    refs: tuple[ReferenceNetwork, ...],
+    units: ReferenceUnits,
+    response: torch.Tensor,
+    informative: torch.Tensor,
 ) -> float:
-    """Do matching and maximisation agree? The fraction of well-matched neurons that respond.
+    """Do matching and maximisation agree? See :func:`maximiser_agreement`.
 
-    A trained neuron whose best candidate (R² ≥ 0.99) is a reference-neuron function
-    should respond (z ≥ response_z) to that reference neuron's maximisers.
+    A neuron is matched to a reference neuron when it is informative and its best
+    candidate (R² ≥ ``MATCHED_R2``) is the class of that reference neuron's function.
     """
     library = ctx.state["library"]
     matches = ctx.state["matches"]
-    row_of = {library.index(label): row for row, label in enumerate(labels)}
-    best = matches.top_index[:, :, 0].cpu().numpy()
-    best_r2 = matches.top_r2[:, :, 0].cpu().numpy()
-    inf = informative.cpu().numpy()
-    resp = response.cpu().numpy()
-    hits = []
-    for s, u in zip(*np.nonzero(inf & (best_r2 >= MATCHED_R2)), strict=True):
-        reference_row = row_of.get(int(best[s, u]))
-        if reference_row is not None:
-            hits.append(resp[s, reference_row, u] >= _config(ctx).response_z)
-    return float(np.mean(hits)) if hits else float("nan")
+    best = matches.top_index[:, :, 0]  # (seed, n_hidden)
+    # Candidate class -> reference row (-1 for classes no reference neuron computes).
+    row_of = torch.full((len(library),), -1, dtype=torch.long, device=best.device)
+    for row, label in enumerate(units.labels):
+        row_of[library.index(label)] = row
+    well_matched = informative.to(best.device) & (matches.top_r2[:, :, 0] >= MATCHED_R2)
+    matched_row = torch.where(well_matched, row_of[best], torch.full_like(best, -1))
+    return maximiser_agreement(
+        response,
+        ctx.state["grid_acts"],
+        reference_unit_values(refs, units, _grid(ctx)),
+        matched_row,
+        response_z=_config(ctx).response_z,
+    )
 
 
 # --- step 5 ---------------------------------------------------------------------------------

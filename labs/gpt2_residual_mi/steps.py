@@ -186,7 +186,7 @@ def run_mi(ctx: RunContext) -> None:
                 f"mi/{name}/plugin": final.plugin_bits,
                 f"mi/{name}/low": final.low,
                 f"mi/{name}/high": final.high,
-                f"mi/{name}/null_mean": final.null_q95,
+                f"mi/{name}/null_mean": final.null_mean,
                 f"mi/{name}/p_value": final.p_value,
                 f"mi/{name}/above_zero": v.above_zero,
                 f"mi/{name}/above_bias": v.above_bias,
