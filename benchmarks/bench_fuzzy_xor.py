@@ -31,6 +31,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from workbench.core.ensemble import TrainConfig, init_ensemble
 from workbench_labs.fuzzy_xor.candidates import build_candidate_library, candidate_functions
 from workbench_labs.fuzzy_xor.fuzzy import unit_square_grid
 from workbench_labs.fuzzy_xor.matching import affine_r2
@@ -41,8 +43,6 @@ from workbench_labs.fuzzy_xor.maximisation import (
 )
 from workbench_labs.fuzzy_xor.neurons import hidden_activations
 from workbench_labs.fuzzy_xor.references import reference_networks
-
-from workbench.core.ensemble import TrainConfig, init_ensemble
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:

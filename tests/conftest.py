@@ -13,7 +13,9 @@ COUNTING_LAB = "counting=tests.fixtures.counting_lab:LAB"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     base = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("WORKBENCH_CONFIG_DIR", str(base / "config"))

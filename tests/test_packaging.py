@@ -12,7 +12,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MAPPED = {"labs": "workbench_labs", "themes": "workbench_themes", "sample_projects": "workbench_samples"}
+MAPPED = {
+    "labs": "workbench_labs",
+    "themes": "workbench_themes",
+    "sample_projects": "workbench_samples",
+}
 
 
 def _listed() -> set[str]:

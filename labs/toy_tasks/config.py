@@ -26,7 +26,7 @@ class ToyTasksConfig:
     )
     # option() turns a dict default into a per-instance default_factory, so no config
     # shares a mutable dict.
-    truth_tables: dict[str, str] = option(  # noqa: RUF009
+    truth_tables: dict[str, str] = option(
         {},
         help="custom tasks: name = a string of 2^n_bits characters 0/1, the output for "
         "inputs 0, 1, ... with the first bit most significant",

@@ -67,7 +67,8 @@ def _manifest(run_id: str, files: dict[str, bytes]) -> bytes:
             "format": "workbench-run/1",
             "run_id": run_id,
             "files": {
-                k: {"sha256": hashlib.sha256(v).hexdigest(), "size": len(v)} for k, v in files.items()
+                k: {"sha256": hashlib.sha256(v).hexdigest(), "size": len(v)}
+                for k, v in files.items()
             },
         }
     ).encode()
@@ -131,7 +132,9 @@ def test_absolute_path_is_refused(project: Project, tmp_path: Path) -> None:
     _assert_refused(project, archive, "absolute path", outside=target)
 
 
-@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE])
+@pytest.mark.parametrize(
+    "kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE]
+)
 def test_links_and_devices_are_refused(project: Project, tmp_path: Path, kind: bytes) -> None:
     info = tarfile.TarInfo("20260101-000000-000-abcd/link")
     info.type = kind
@@ -156,8 +159,13 @@ def test_too_many_files_are_refused(project: Project, tmp_path: Path) -> None:
 def test_tampered_file_fails_its_checksum(project: Project, tmp_path: Path) -> None:
     rid = "20260101-000000-000-abcd"
     manifest = _manifest(rid, {"run.toml": RUN_TOML})
-    members = [_file("MANIFEST.toml", manifest), _file(f"{rid}/run.toml", RUN_TOML.replace(b"completed", b"completeD"))]
-    archive = _write(tmp_path / "t.tar.gz", [m for m, _ in members], {m.name: p for m, p in members})
+    members = [
+        _file("MANIFEST.toml", manifest),
+        _file(f"{rid}/run.toml", RUN_TOML.replace(b"completed", b"completeD")),
+    ]
+    archive = _write(
+        tmp_path / "t.tar.gz", [m for m, _ in members], {m.name: p for m, p in members}
+    )
     _assert_refused(project, archive, "sha256")
 
 
