@@ -150,7 +150,7 @@ def train(ctx: RunContext) -> None:
     ctx.set_results(
         {
             "train/converged/count": int(converged.sum()),
-            "train/converged/fraction": float(converged.sum() / (cfg.seeds + 1)),
+            "train/converged/fraction": float(converged.mean()),
             "train/diverged/count": int(result.diverged.sum()),
             "train/grid_mse/median": _finite_median(grid_mse),
             "train/seconds": float(result.seconds),

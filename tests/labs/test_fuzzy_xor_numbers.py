@@ -28,6 +28,11 @@ from workbench_labs.fuzzy_xor import LAB
 from workbench_labs.fuzzy_xor.maximisation import maximiser_agreement, responding_fraction
 from workbench_labs.fuzzy_xor.references import reference_networks
 from workbench_labs.fuzzy_xor.steps import reference_error
+from workbench_labs.fuzzy_xor.strategies import (
+    StrategyScores,
+    classify_strategies,
+    cluster_profiles,
+)
 
 CONFIG: dict[str, Any] = {
     "seeds": 8,
@@ -38,7 +43,7 @@ CONFIG: dict[str, Any] = {
     "grid": 13,
     "converged_mse": 0.02,
     "restarts": 6,
-    "ascent_steps": 100,
+    "ascent_steps": 30,  # enough for the best start to reach 1, not for every start
     "log_every": 40,
 }
 N_HIDDEN = sum(CONFIG["widths"])
@@ -489,18 +494,12 @@ def test_scores_labels_and_counts_follow_from_coverage_and_purity(peer: Peer) ->
     assert r["strategy/score/median"] == pytest.approx(np.median(best), rel=1e-12)
 
 
-def test_clusters_are_what_average_linkage_cut_at_the_threshold_gives(peer: Peer) -> None:
+def _check_average_linkage_cut(profile: FloatArray, clusters: np.ndarray, t: float) -> None:  # type: ignore[type-arg]
     """Average linkage merges the two clusters with the smallest mean pairwise distance
     and never inverts, so after the cut at t every cluster's mean within-distance is ≤ t
-    and every two clusters' mean cross-distance is > t."""
-    run, r = peer.run, peer.results
-    profile = run.array("match/profile")
-    clusters = run.array("strategy/cluster")
-    t = peer.config.cluster_distance
-    np.testing.assert_array_equal(clusters == 0, ~peer.converged)
-    n = int(clusters.max())
-    assert r["strategy/clusters"] == n
-    members = [np.flatnonzero(clusters == k) for k in range(1, n + 1)]
+    and every two clusters' mean cross-distance is > t (RMS distance of profiles);
+    ids 1, 2, ... are ordered by size."""
+    members = [np.flatnonzero(clusters == k) for k in range(1, int(clusters.max()) + 1)]
     assert [len(m) for m in members] == sorted((len(m) for m in members), reverse=True)
 
     def distance(i: int, j: int) -> float:
@@ -512,6 +511,39 @@ def test_clusters_are_what_average_linkage_cut_at_the_threshold_gives(peer: Peer
             assert np.mean([distance(i, j) for i, j in pairs]) <= t + 1e-12
     for g, h in itertools.combinations(members, 2):
         assert np.mean([distance(i, j) for i in g for j in h]) > t
+
+
+def test_clustering_is_average_linkage_neither_single_nor_complete() -> None:
+    """Profiles on a line 0.08 apart: single linkage would chain them all into one cluster,
+    average linkage cut at 0.1 must not (its mean within-distance would exceed 0.1). Three
+    profiles at 0, 0.05 and 0.12: their mean pairwise distance is 0.08, so average linkage
+    makes one cluster where complete linkage (largest distance 0.12) would make two."""
+    profiles = np.outer(np.arange(8) * 0.08, np.ones(4))
+    clusters = cluster_profiles(profiles, np.ones(8, dtype=bool), max_distance=0.1)
+    assert clusters.max() > 1
+    _check_average_linkage_cut(profiles, clusters, 0.1)
+    profiles = np.outer([0.0, 0.05, 0.12], np.ones(4))
+    clusters = cluster_profiles(profiles, np.ones(3, dtype=bool), max_distance=0.1)
+    assert clusters.tolist() == [1, 1, 1]
+
+
+def test_classification_threshold_is_inclusive() -> None:
+    """A network scoring exactly fit_threshold follows the construction; just below, none."""
+    score = np.array([[0.2, 0.9], [0.9 - 1e-9, 0.1], [0.95, 0.97]])
+    scores = StrategyScores(("x", "y"), score, score, score, (np.zeros((3, 1), np.int64),) * 2)
+    codes = classify_strategies(scores, np.array([True, True, False]), threshold=0.9)
+    assert codes.tolist() == [1, -1, -2]
+
+
+def test_clusters_are_what_average_linkage_cut_at_the_threshold_gives(peer: Peer) -> None:
+    run, r = peer.run, peer.results
+    profile = run.array("match/profile")
+    clusters = run.array("strategy/cluster")
+    np.testing.assert_array_equal(clusters == 0, ~peer.converged)
+    n = int(clusters.max())
+    assert r["strategy/clusters"] == n
+    _check_average_linkage_cut(profile, clusters, peer.config.cluster_distance)
+    members = [np.flatnonzero(clusters == k) for k in range(1, n + 1)]
     # The cross table, its agreement and the cluster profiles.
     names = [*run.array_meta("strategy/score")["labels"]["construction"], "none"]
     labels = run.array("strategy/label")

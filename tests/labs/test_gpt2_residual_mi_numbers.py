@@ -33,6 +33,7 @@ from workbench.core.models.gpt2 import gpt2_config, random_twin, residual_hook_n
 from workbench.core.runner import run_lab
 from workbench.core.runs import Run, init_project
 from workbench_labs.gpt2_residual_mi import LAB
+from workbench_labs.gpt2_residual_mi.analysis import MIPoint, verdict
 from workbench_labs.gpt2_residual_mi.corpus import ByteTokenizer, make_source
 from workbench_labs.gpt2_residual_mi.stream import batch_sizes, token_batches
 
@@ -306,6 +307,25 @@ def test_verdicts_and_counts_follow_the_estimates(peer: Peer) -> None:
     assert r["mi/hooks_above_bias"] == sum(bool(r[f"mi/{n}/above_bias"]) for n in NAMES)
     assert r["mi/first_hook"] == r[f"mi/{NAMES[0]}"]
     assert r["mi/last_hook"] == r[f"mi/{NAMES[-1]}"]
+
+
+@pytest.mark.parametrize(
+    ("low", "p_value", "ridge", "expected"),
+    [
+        (-0.1, 0.10, 0.0, (False, False, False)),
+        (0.05, 0.10, 0.0, (True, False, False)),
+        (-0.1, 0.05, 0.0, (False, True, False)),
+        (0.05, 0.05, 1e-8, (True, True, True)),
+    ],
+)
+def test_verdicts_read_the_interval_the_p_value_and_the_ridge(
+    low: float, p_value: float, ridge: float, expected: tuple[bool, bool, bool]
+) -> None:
+    """Above zero: the interval's low end is; above the bias: p ≤ 1 - level (with 19
+    shuffles the smallest p, 1/20, passes at level 0.95); singular: a ridge was needed."""
+    point = MIPoint(100, 0.2, 0.5, low, 0.4, 0.3, 0.6, 0.0, p_value, ridge)
+    v = verdict(point, 0.95)
+    assert (v.above_zero, v.above_bias, v.singular) == expected
 
 
 def test_by_hook_array_holds_the_reported_numbers(peer: Peer) -> None:

@@ -84,7 +84,9 @@ def stats_text(snap: RunSnapshot, n_steps: int | None = None) -> str:
 
 
 def _short(value: float) -> str:
-    """Four significant digits, no trailing zeros: ``25.2``, ``1200``, ``0.5``."""
+    """Whole numbers as they are (``10000``); others to four significant digits (``25.2``)."""
+    if float(value).is_integer() and abs(value) < 1e12:
+        return str(int(value))
     return f"{value:.4g}"
 
 
