@@ -221,7 +221,11 @@ def run_mi(ctx: RunContext) -> None:
         },
         description="MI (bits) of trained and twin per hook point, all tokens",
     )
-    results["mi/first_hook"] = finals[0].bits
+    # A singular hook's MI is set by the ridge, not measured: the headline "first" MI is the
+    # first hook point whose joint covariance is regular.
+    first = next((i for i, p in enumerate(finals) if p.ridge == 0.0), 0)
+    results["mi/first_hook"] = finals[first].bits
+    results["mi/first_hook/name"] = pair.names[first]
     results["mi/last_hook"] = finals[-1].bits
     results["mi/hooks_above_zero"] = sum(verdict(p, config.level).above_zero for p in finals)
     results["mi/hooks_above_bias"] = sum(verdict(p, config.level).above_bias for p in finals)

@@ -110,6 +110,7 @@ def summary_markdown(
     n_zero = sum(v.above_zero for v in verdicts)
     n_bias = sum(v.above_bias for v in verdicts)
     n_singular = sum(v.singular for v in verdicts)
+    first = next((i for i, v in enumerate(verdicts) if not v.singular), 0)
     parts = [
         "# Residual-stream MI: trained model versus its random-init twin",
         f"Model: {source}; twin seed {config.twin_seed}. Tokens: {n_tokens} positions from "
@@ -121,8 +122,9 @@ def summary_markdown(
         "## MI per hook point",
         _mi_table(names, curve, config.level),
         f"{n_zero} of {len(names)} hook points have an interval above 0 and {n_bias} beat "
-        f"every shuffle (p ≤ {1 - config.level:.2f}). MI falls from {finals[0].bits:.2f} bits "
-        f"at `{names[0]}` to {finals[-1].bits:.2f} bits at `{names[-1]}`.",
+        f"every shuffle (p ≤ {1 - config.level:.2f}). MI goes from {finals[first].bits:.2f} "
+        f"bits at `{names[first]}` (the first hook point with a regular covariance) to "
+        f"{finals[-1].bits:.2f} bits at `{names[-1]}`.",
     ]
     if n_singular:
         parts.append(

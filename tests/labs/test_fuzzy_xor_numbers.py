@@ -1,11 +1,14 @@
 """Every number the fuzzy-xor lab shows, re-derived by a peer path.
 
-One tiny run (8 networks with two hidden layers, so the deeper code paths run too) is
-made, and each ``[results]`` key and saved array is recomputed from the saved checkpoint
-and arrays with numpy and scipy only: a numpy forward pass of the ensemble, numpy
-closed forms of the fuzzy functions, R² from ``np.corrcoef`` and ``np.linalg.lstsq``,
-mean-ablation by recomputing the layers above, coverage by brute force over every
-one-to-one assignment, and the clusters checked against what average linkage guarantees.
+Each ``[results]`` key and saved array is recomputed from the run's checkpoint and
+arrays with numpy only: a numpy forward pass of the ensemble, numpy closed forms of the
+fuzzy functions, R² from the correlation formula and ``np.linalg.lstsq``, mean-ablation
+by rerunning the layers above, coverage by brute force over one-to-one assignments, and
+the clusters checked against what average linkage guarantees.
+
+Two runs are checked: a tiny one made here (8 networks with two hidden layers, so the
+deeper code paths run too, some converged and some not) and the shipped sample run
+(``sample_projects/default``), so a sample made by stale or broken code fails here.
 
 The last tests name two bugs this audit found (and fixed) in the maximisation summaries.
 """
@@ -23,7 +26,8 @@ import torch
 
 from workbench.core.ensemble import EnsembleMLP
 from workbench.core.runner import run_lab
-from workbench.core.runs import Run, init_project
+from workbench.core.runs import Project, Run, init_project
+from workbench.core.samples import sample_project_source
 from workbench_labs.fuzzy_xor import LAB
 from workbench_labs.fuzzy_xor.maximisation import maximiser_agreement, responding_fraction
 from workbench_labs.fuzzy_xor.references import reference_networks
@@ -34,6 +38,7 @@ from workbench_labs.fuzzy_xor.strategies import (
     cluster_profiles,
 )
 
+#: The tiny run made by this module.
 CONFIG: dict[str, Any] = {
     "seeds": 8,
     "widths": [5, 4],
@@ -46,7 +51,6 @@ CONFIG: dict[str, Any] = {
     "ascent_steps": 30,  # enough for the best start to reach 1, not for every start
     "log_every": 40,
 }
-N_HIDDEN = sum(CONFIG["widths"])
 MATCHED_R2 = 0.99  # the lab's "matched" threshold (steps.MATCHED_R2), part of its definition
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -99,32 +103,43 @@ def _forward(
     return posts
 
 
-def _r2(y: FloatArray, f: FloatArray) -> float:
-    """Squared Pearson correlation; 0 when either side is constant."""
-    if y.std() <= 1e-6 * max(math.sqrt((y**2).mean()), 1.0) or f.std() == 0:
-        return 0.0
-    return float(np.corrcoef(y, f)[0, 1] ** 2)
+def _constant(acts: FloatArray) -> np.ndarray:  # type: ignore[type-arg]
+    """(seed, n, units) -> (seed, units): std ≤ 1e-6 · max(rms, 1), the lab's definition."""
+    return acts.std(axis=1) <= 1e-6 * np.maximum(np.sqrt((acts**2).mean(axis=1)), 1.0)
 
 
-def _affine_r2(y: FloatArray, x: FloatArray) -> float:
-    """R² of the least-squares fit y ≈ c + w·x; 1 for a constant y."""
-    if y.std() <= 1e-6 * max(math.sqrt((y**2).mean()), 1.0):
-        return 1.0
-    design = np.column_stack([np.ones(len(x)), x])
+def _r2(acts: FloatArray, f: FloatArray) -> FloatArray:
+    """Squared Pearson correlation of every neuron with f, (seed, units); 0 for constants."""
+    y = acts - acts.mean(axis=1, keepdims=True)
+    g = f - f.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.einsum("snu,n->su", y, g) / np.sqrt((y**2).sum(axis=1) * (g**2).sum())
+    return np.where(_constant(acts), 0.0, r**2)
+
+
+def _affine_r2(acts: FloatArray, x: FloatArray) -> FloatArray:
+    """R² of the least-squares fit y ≈ c + w·x of every neuron, (seed, units); 1 for constants."""
+    seeds, n, units = acts.shape
+    design = np.column_stack([np.ones(n), x])
+    y = acts.transpose(1, 0, 2).reshape(n, -1)
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return float(1 - ((y - design @ coef) ** 2).sum() / ((y - y.mean()) ** 2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = 1 - ((y - design @ coef) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+    return np.where(_constant(acts), 1.0, r2.reshape(seeds, units))
 
 
 # --- the run and its peer -------------------------------------------------------------------
 
 
 class Peer:
-    """The run, and the numbers recomputed from its checkpoint."""
+    """A run, and the numbers recomputed from its checkpoint."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, kind: str) -> None:
         self.run = run
+        self.kind = kind
         self.results = run.results
-        self.config = LAB.make_config(CONFIG)
+        self.config = LAB.make_config(run.config)
+        self.n_hidden = sum(self.config.widths)
         state = run.checkpoint("ensemble")
         n_layers = sum(1 for k in state if k.endswith(".weight"))
         self.layers = [
@@ -134,7 +149,7 @@ class Peer:
             )
             for i in range(n_layers)
         ]
-        self.grid = _grid(CONFIG["grid"])
+        self.grid = _grid(self.config.grid)
         posts = _forward(self.layers, self.grid)
         self.hidden = posts[:-1]  # per layer (seed, n_points, width)
         self.output = posts[-1][:, :, 0]  # (seed, n_points)
@@ -145,19 +160,10 @@ class Peer:
 
     def status(self) -> np.ndarray:  # type: ignore[type-arg]
         """(seed, n_hidden): constant, affine, unused or informative, recomputed."""
-        out = np.empty(self.acts.shape[::2], dtype="<U11")
-        effect = self.ablation_effect()
-        for s in range(self.n_seeds):
-            for u in range(N_HIDDEN):
-                y = self.acts[s, :, u]
-                if y.std() <= 1e-6 * max(math.sqrt((y**2).mean()), 1.0):
-                    out[s, u] = "constant"
-                elif _affine_r2(y, self.grid) >= self.config.affine_threshold:
-                    out[s, u] = "affine"
-                elif effect[s, u] < self.config.relevance:
-                    out[s, u] = "unused"
-                else:
-                    out[s, u] = "informative"
+        out = np.full(self.acts.shape[::2], "informative", dtype="<U11")
+        out[self.ablation_effect() < self.config.relevance] = "unused"
+        out[_affine_r2(self.acts, self.grid) >= self.config.affine_threshold] = "affine"
+        out[_constant(self.acts)] = "constant"
         return out
 
     def ablation_effect(self) -> FloatArray:
@@ -172,12 +178,15 @@ class Peer:
         return np.stack(effects, axis=1)
 
 
-@pytest.fixture(scope="module")
-def peer(tmp_path_factory: pytest.TempPathFactory) -> Peer:
+@pytest.fixture(scope="module", params=["tiny", "sample"])
+def peer(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Peer:
+    if request.param == "sample":
+        (run,) = [r for r in Project(sample_project_source()).runs() if r.lab == LAB.name]
+        return Peer(run, "sample")
     project = init_project(tmp_path_factory.mktemp("fuzzy-numbers") / "proj")
     run = run_lab(LAB, LAB.make_config(CONFIG), project, device="cpu")
     assert run.status == "completed"
-    found = Peer(run)
+    found = Peer(run, "tiny")
     # The checks below only discriminate if the run has both kinds of network.
     assert 0 < found.converged.sum() < CONFIG["seeds"], run.array("train/grid_mse")
     return found
@@ -191,10 +200,10 @@ def test_grid_error_and_convergence_follow_from_the_checkpoint(peer: Peer) -> No
     mse = ((peer.output - XOR(peer.grid[:, 0], peer.grid[:, 1])) ** 2).mean(axis=1)
     saved = peer.run.array("train/grid_mse")
     np.testing.assert_allclose(saved, mse, rtol=1e-5, atol=1e-9)
-    converged = np.isfinite(saved) & (saved < CONFIG["converged_mse"])
+    converged = np.isfinite(saved) & (saved < peer.config.converged_mse)
     np.testing.assert_array_equal(peer.converged, converged)
     assert r["train/converged/count"] == converged.sum()
-    assert r["train/converged/fraction"] == pytest.approx(converged.sum() / CONFIG["seeds"])
+    assert r["train/converged/fraction"] == pytest.approx(converged.sum() / peer.config.seeds)
     assert r["train/grid_mse/median"] == pytest.approx(np.median(saved[np.isfinite(saved)]))
     history = peer.run.array("train/loss_history")
     assert r["train/diverged/count"] == int((~np.isfinite(history[:, -1])).sum())
@@ -203,19 +212,20 @@ def test_grid_error_and_convergence_follow_from_the_checkpoint(peer: Peer) -> No
 
 def test_loss_history_is_the_training_mse_at_each_report(peer: Peer) -> None:
     steps = peer.run.array("train/report_steps")
-    every, total = CONFIG["log_every"], CONFIG["steps"]
+    every, total = peer.config.log_every, peer.config.steps
     assert steps.tolist() == [*range(every, total, every), total]
     history = peer.run.array("train/loss_history")  # (seed, report)
-    assert history.shape == (CONFIG["seeds"], steps.size)
+    assert history.shape == (peer.config.seeds, steps.size)
     # The last report is the full-batch MSE after the last update: the checkpoint's.
     gen = torch.Generator().manual_seed(peer.config.data_seed)
-    x = torch.rand(CONFIG["samples"], 2, generator=gen, dtype=torch.float64).numpy()
+    x = torch.rand(peer.config.samples, 2, generator=gen, dtype=torch.float64).numpy()
     out = _forward(peer.layers, x)[-1][:, :, 0]
+    mse = ((out - XOR(x[:, 0], x[:, 1])) ** 2).mean(axis=1)
+    # The lab evaluates in float32: outputs carry ~1e-7 relative error.
+    np.testing.assert_allclose(history[:, -1], mse, rtol=1e-4, atol=1e-10)
+    finite = [row[np.isfinite(row)] for row in history.T]
     np.testing.assert_allclose(
-        history[:, -1], ((out - XOR(x[:, 0], x[:, 1])) ** 2).mean(1), rtol=1e-4
-    )
-    np.testing.assert_allclose(
-        peer.run.array("train/loss_median"), np.median(history, axis=0), rtol=1e-12
+        peer.run.array("train/loss_median"), [np.median(row) for row in finite], rtol=1e-12
     )
     # metrics.jsonl carries the same losses, one record per seed per report.
     metrics = peer.run.metrics()
@@ -267,7 +277,7 @@ def test_reference_error_measures_a_wrong_construction() -> None:
 def test_neuron_status_counts_are_recomputed_from_the_checkpoint(peer: Peer) -> None:
     r = peer.results
     status = peer.status()
-    assert r["match/neurons/total"] == CONFIG["seeds"] * N_HIDDEN == status.size
+    assert r["match/neurons/total"] == peer.config.seeds * peer.n_hidden == status.size
     for kind in ("constant", "affine", "unused", "informative"):
         assert r[f"match/neurons/{kind}"] == int((status == kind).sum()), kind
     informative = peer.run.array("match/informative").astype(bool)
@@ -275,9 +285,7 @@ def test_neuron_status_counts_are_recomputed_from_the_checkpoint(peer: Peer) -> 
     np.testing.assert_allclose(
         peer.run.array("match/ablation_effect"), peer.ablation_effect(), rtol=1e-4, atol=1e-7
     )
-    affine = np.array(
-        [[_affine_r2(peer.acts[s, :, u], peer.grid) for u in range(N_HIDDEN)] for s in range(8)]
-    )
+    affine = _affine_r2(peer.acts, peer.grid)
     np.testing.assert_allclose(peer.run.array("match/affine_r2"), affine, atol=1e-5)
 
 
@@ -298,10 +306,7 @@ def test_r2_table_is_the_squared_correlation_with_each_candidate(peer: Peer) -> 
             continue
         # R² is the same for every member of a class (they are affine images of each other).
         f = closed_forms[next(alias for alias in aliases if alias in closed_forms)](a, b)
-        expected = np.array(
-            [[_r2(peer.acts[s, :, u], f) for u in range(N_HIDDEN)] for s in range(8)]
-        )
-        np.testing.assert_allclose(r2[:, :, c], expected, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(r2[:, :, c], _r2(peer.acts, f), atol=1e-5, err_msg=name)
 
 
 def test_top_candidates_and_summaries_follow_the_r2_table(peer: Peer) -> None:
@@ -332,7 +337,7 @@ def test_matches_markdown_prints_each_neurons_status_and_best_r2(peer: Peer) -> 
     labels = peer.run.array("strategy/label")
     names = [*peer.run.array_meta("strategy/score")["labels"]["construction"]]
     sections = text.split("\n## seed ")[1:]
-    assert len(sections) == CONFIG["seeds"]
+    assert len(sections) == peer.config.seeds
     for s, section in enumerate(sections):
         heading = section.splitlines()[0]
         code = int(labels[s])
@@ -343,7 +348,7 @@ def test_matches_markdown_prints_each_neurons_status_and_best_r2(peer: Peer) -> 
         for line in rows:
             neuron = line.split(" | ")[0].removeprefix("| ")
             layer, unit = (int(v) for v in neuron.removeprefix("L").split("."))
-            u = sum(CONFIG["widths"][: layer - 1]) + unit
+            u = sum(peer.config.widths[: layer - 1]) + unit
             assert line.split(" | ")[1] == status[s, u], line
             assert f"({top_r2[s, u, 0]:.3f})" in line
 
@@ -379,7 +384,7 @@ def _peer_response(peer: Peer) -> FloatArray:
     mean = peer.acts.mean(axis=1)  # (seed, n_hidden)
     std = peer.acts.std(axis=1)
     constant = std <= 1e-6 * np.maximum(np.sqrt((peer.acts**2).mean(axis=1)), 1.0)
-    out = np.zeros((peer.n_seeds, points.shape[0], N_HIDDEN))
+    out = np.zeros((peer.n_seeds, points.shape[0], peer.n_hidden))
     for i in range(points.shape[0]):
         x = points[i][keep[i]].astype(np.float32).astype(np.float64)  # the lab's float32 model
         h = np.concatenate(_forward(peer.layers, x)[:-1], axis=2)  # (seed, kept, n_hidden)
@@ -395,8 +400,8 @@ def test_responses_are_z_scores_at_the_kept_maximisers(peer: Peer) -> None:
     matrix = run.array("maximise/response_matrix")
     columns = run.array_meta("maximise/response_matrix")["labels"]["trained"]
     for s in range(peer.n_seeds):
-        for u in range(N_HIDDEN):
-            column = s * N_HIDDEN + u
+        for u in range(peer.n_hidden):
+            column = s * peer.n_hidden + u
             assert columns[column].startswith(f"{peer.config.seed + s}:L")
             np.testing.assert_array_equal(matrix[:, column], response[s, :, u])
     np.testing.assert_array_equal(run.array("maximise/strongest_response"), response.max(2).T)
@@ -432,37 +437,44 @@ def test_responding_fraction_and_agreement_follow_the_responses(peer: Peer) -> N
 # --- strategies -----------------------------------------------------------------------------
 
 
-def _signatures() -> dict[str, list[str]]:
+def _signatures(grid: FloatArray) -> dict[str, list[str]]:
     """Each construction's distinct non-affine neuron labels (affine by a numpy fit)."""
-    grid = _grid(CONFIG["grid"])
     out = {}
     for net in reference_networks():
-        labels = dict.fromkeys(n.label for n in net.hidden_neurons)
-        out[net.name] = [
-            k for k in labels if _affine_r2(LABELS[k](grid[:, 0], grid[:, 1]), grid) < 1 - 1e-9
-        ]
+        labels = list(dict.fromkeys(n.label for n in net.hidden_neurons))
+        values = np.stack([LABELS[k](grid[:, 0], grid[:, 1]) for k in labels], axis=1)
+        linear = _affine_r2(values[None], grid)[0]
+        out[net.name] = [k for k, r2 in zip(labels, linear, strict=True) if r2 < 1 - 1e-9]
     return out
+
+
+def _best_assignment(r2: FloatArray) -> float:
+    """Largest Σ_i r2[u_i, i] over one-to-one maps i -> u_i of functions (columns) to
+    neurons (rows), by trying them all; a function may get no neuron (it scores 0)."""
+    n_sig = r2.shape[1]
+    padded = np.vstack([r2, np.zeros((n_sig, n_sig))])  # one "no neuron" row per function
+    perms = np.array(list(itertools.permutations(range(len(padded)), n_sig)))
+    return float(padded[perms, np.arange(n_sig)].sum(axis=1).max())
 
 
 def test_coverage_and_purity_by_brute_force_over_assignments(peer: Peer) -> None:
     run = peer.run
     names = run.array_meta("strategy/score")["labels"]["construction"]
-    signatures = _signatures()
+    signatures = _signatures(peer.grid)
     assert list(signatures) == names
     informative = run.array("match/informative").astype(bool)
     a, b = peer.grid[:, 0], peer.grid[:, 1]
     coverage, purity = run.array("strategy/coverage"), run.array("strategy/purity")
+    seeds = range(peer.n_seeds) if peer.kind == "tiny" else range(3)  # brute force is slow
     for c, name in enumerate(names):
-        funcs = [LABELS[k](a, b) for k in signatures[name]]
-        for s in range(peer.n_seeds):
-            r2 = np.array([[_r2(peer.acts[s, :, u], f) for f in funcs] for u in range(N_HIDDEN)])
-            r2[~informative[s]] = 0.0  # only informative neurons count
-            # Coverage: the best one-to-one assignment of functions to neurons.
-            perms = np.array(list(itertools.permutations(range(N_HIDDEN), len(funcs))))
-            best = r2[perms, np.arange(len(funcs))].sum(axis=1).max() / len(funcs)
+        r2_all = np.stack([_r2(peer.acts, LABELS[k](a, b)) for k in signatures[name]], axis=2)
+        for s in seeds:
+            r2 = r2_all[s][informative[s]]  # (informative neurons, functions)
+            # Coverage: the best one-to-one assignment of functions to informative neurons.
+            best = _best_assignment(r2) / r2.shape[1]
             assert coverage[s, c] == pytest.approx(best, abs=1e-5), (name, s)
             # Purity: each informative neuron's best function, averaged.
-            p = r2.max(axis=1)[informative[s]].mean() if informative[s].any() else 0.0
+            p = r2.max(axis=1).mean() if len(r2) else 0.0
             assert purity[s, c] == pytest.approx(p, abs=1e-5), (name, s)
 
 
@@ -485,8 +497,8 @@ def test_scores_labels_and_counts_follow_from_coverage_and_purity(peer: Peer) ->
     counts |= {"none": int((labels == -1).sum()), "unconverged": int((labels == -2).sum())}
     for name, count in counts.items():
         assert r[f"strategy/{name}/count"] == count, name
-    assert sum(r[f"strategy/{n}/count"] for n in counts) == CONFIG["seeds"]
-    assert r["strategy/unconverged/count"] == CONFIG["seeds"] - r["train/converged/count"]
+    assert sum(r[f"strategy/{n}/count"] for n in counts) == peer.config.seeds
+    assert r["strategy/unconverged/count"] == peer.config.seeds - r["train/converged/count"]
     assert r["strategy/distinct"] == sum(1 for n in names if counts[n] > 0)
     found = {k: v for k, v in counts.items() if k != "unconverged"}
     assert counts[r["strategy/most_common"]] == max(found.values())
@@ -560,9 +572,10 @@ def test_clusters_are_what_average_linkage_cut_at_the_threshold_gives(peer: Peer
 def test_summary_prints_the_reported_counts(peer: Peer) -> None:
     r, text = peer.results, peer.run.text("summary.md")
     converged = r["train/converged/count"]
+    widths = ", ".join(str(w) for w in peer.config.widths)
     assert (
-        f"{CONFIG['seeds']} ReLU networks with hidden widths [5, 4] were trained for "
-        f"{CONFIG['steps']} steps; **{converged}** learned XOR and "
+        f"{peer.config.seeds} ReLU networks with hidden widths [{widths}] were trained for "
+        f"{peer.config.steps} steps; **{converged}** learned XOR and "
         f"{r['strategy/unconverged/count']} did not." in text
     )
     names = peer.run.array_meta("strategy/score")["labels"]["construction"]

@@ -1,6 +1,6 @@
 """Every number the gpt2-residual-mi lab shows, re-derived by a peer path.
 
-One tiny run (2 blocks, d_model 16) is made, and each ``[results]`` key and saved array
+A tiny run (2 blocks, d_model 16) is made, and each ``[results]`` key and saved array
 is recomputed without the lab's streaming, hooks or measures:
 
 * activations come from a from-scratch float64 GPT-2 forward written here from the
@@ -13,10 +13,15 @@ is recomputed without the lab's streaming, hooks or measures:
 
 The trained model is a random-init model whose every parameter (biases and layer-norm
 gains included) is then jittered, so the peer forward is checked on non-trivial biases.
+
+The checks that need only a run folder (counts, verdicts, curves, spectrum and Jacobian
+summaries against their formulas, the summary's numbers) also run on the shipped sample
+run (``sample_projects/default``), so a sample made by stale or broken code fails here.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -31,13 +36,16 @@ from scipy.special import digamma
 
 from workbench.core.models.gpt2 import gpt2_config, random_twin, residual_hook_names
 from workbench.core.runner import run_lab
-from workbench.core.runs import Run, init_project
+from workbench.core.runs import Project, Run, init_project
+from workbench.core.samples import sample_project_source
 from workbench_labs.gpt2_residual_mi import LAB
 from workbench_labs.gpt2_residual_mi.analysis import MIPoint, verdict
+from workbench_labs.gpt2_residual_mi.config import OFFLINE_DEFAULT
 from workbench_labs.gpt2_residual_mi.corpus import ByteTokenizer, make_source
+from workbench_labs.gpt2_residual_mi.make_checkpoint import CHECKPOINT_DIR
 from workbench_labs.gpt2_residual_mi.stream import batch_sizes, token_batches
 
-N_LAYER, D, N_HEAD, N_CTX, VOCAB = 2, 16, 2, 32, 256
+N_LAYER, D, N_HEAD, N_CTX = 2, 16, 2, 32
 NAMES = residual_hook_names(N_LAYER)
 LN2 = math.log(2.0)
 
@@ -211,6 +219,27 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Peer:
     return Peer(run, folder)
 
 
+class Case:
+    """A run folder and what it was made with, for the checks that need nothing else."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.results = run.results
+        self.config = LAB.make_config(run.config)
+        self.names = residual_hook_names(self.results["model/n_layer"])
+        self.d = int(self.results["model/d_model"])
+        folder = CHECKPOINT_DIR if self.config.model == OFFLINE_DEFAULT else Path(self.config.model)
+        self.model_config = json.loads((folder / "config.json").read_text())
+
+
+@pytest.fixture(scope="module", params=["tiny", "sample"])
+def case(request: pytest.FixtureRequest) -> Case:
+    if request.param == "tiny":
+        return Case(request.getfixturevalue("peer").run)
+    (run,) = [r for r in Project(sample_project_source()).runs() if r.lab == LAB.name]
+    return Case(run)
+
+
 def _close(got: float, expected: float, what: str, rel: float = 1e-4, abs_: float = 1e-4) -> None:
     assert got == pytest.approx(expected, rel=rel, abs=abs_), what
 
@@ -218,24 +247,34 @@ def _close(got: float, expected: float, what: str, rel: float = 1e-4, abs_: floa
 # --- model and data -------------------------------------------------------------------------
 
 
-def test_model_numbers_are_the_config_and_gpt2_parameter_count(peer: Peer) -> None:
-    r = peer.results
-    assert r["model/n_layer"] == N_LAYER and r["model/d_model"] == D
-    assert r["model/hook_points"] == 2 * N_LAYER + 1 == len(NAMES)
+def test_model_numbers_are_the_config_and_gpt2_parameter_count(case: Case) -> None:
+    r, m = case.results, case.model_config
+    assert r["model/n_layer"] == m["n_layer"] and r["model/d_model"] == m["n_embd"]
+    assert r["model/hook_points"] == 2 * m["n_layer"] + 1
     # GPT-2: embeddings V d + n_ctx d; per block 2 layer norms (4d), qkv (3d² + 3d),
     # attention out (d² + d), MLP (4d² + 4d and 4d² + d): 12 d² + 13 d; final layer norm 2d.
     # The LM head is tied to the token embedding, so it adds nothing.
-    expected = VOCAB * D + N_CTX * D + N_LAYER * (12 * D * D + 13 * D) + 2 * D
+    d, n_layer = m["n_embd"], m["n_layer"]
+    expected = (m["vocab_size"] + m["n_positions"]) * d + n_layer * (12 * d * d + 13 * d) + 2 * d
     assert r["model/parameters"] == expected
 
 
-def test_data_counts_follow_the_whole_sequence_rule(peer: Peer) -> None:
-    r = peer.results
-    assert r["data/n_sequences"] == USED_SEQUENCES
-    assert r["data/n_tokens"] == N_TOKENS == peer.acts["trained"][NAMES[0]].shape[0]
-    assert r["data/positions_per_sequence"] == CONFIG["positions_per_sequence"]
-    assert r["data/seq_len"] == CONFIG["seq_len"]
+def test_data_counts_follow_the_whole_sequence_rule(case: Case) -> None:
+    """Full batches of B sequences, then the rest cut to a multiple of the G jackknife groups:
+    ⌊n/B⌋·B + ⌊(n mod B)/G⌋·G sequences."""
+    r, c = case.results, case.config
+    used = c.n_sequences // c.batch_size * c.batch_size
+    used += c.n_sequences % c.batch_size // c.n_groups * c.n_groups
+    assert r["data/n_sequences"] == used
+    assert r["data/n_tokens"] == used * c.positions_per_sequence
+    assert r["data/positions_per_sequence"] == c.positions_per_sequence
+    assert r["data/seq_len"] == c.seq_len
     assert r["data/tokens_per_second"] > 0
+
+
+def test_tiny_run_streams_the_tokens_it_reports(peer: Peer) -> None:
+    assert peer.results["data/n_sequences"] == USED_SEQUENCES  # 70 -> 64 + 4
+    assert peer.results["data/n_tokens"] == N_TOKENS == peer.acts["trained"][NAMES[0]].shape[0]
 
 
 def test_peer_forward_reads_the_same_hooks_as_the_lab(peer: Peer) -> None:
@@ -277,13 +316,13 @@ def test_mi_intervals_are_the_jackknife_over_whole_sequence_groups(peer: Peer) -
         _close(r[f"mi/{name}/high"], high, name, rel=1e-3, abs_=1e-3)
 
 
-def test_null_mean_is_the_plugin_bias_of_independent_streams(peer: Peer) -> None:
+def test_null_mean_is_the_plugin_bias_of_independent_streams(case: Case) -> None:
     """Shuffled pairs are independent with the streams' marginals: the plug-in MI's mean
     over them is the plug-in bias, ½[b(d) + b(d) - b(2d)]/ln 2 bits for Gaussian data."""
-    r = peer.results
-    n, k = N_TOKENS, CONFIG["n_permutations"]
-    expected = 0.5 * (2 * _log_det_bias(D, n) - _log_det_bias(2 * D, n)) / LN2
-    for name in NAMES:
+    r = case.results
+    n, k, d = r["data/n_tokens"], case.config.n_permutations, case.d
+    expected = 0.5 * (2 * _log_det_bias(d, n) - _log_det_bias(2 * d, n)) / LN2
+    for name in case.names:
         if r[f"mi/{name}/ridge"] > 0:
             continue  # a singular stream: the null's dimension is its rank, not d
         assert r[f"mi/{name}/null_mean"] == pytest.approx(expected, rel=0.25), name
@@ -296,17 +335,19 @@ def test_null_mean_is_the_plugin_bias_of_independent_streams(peer: Peer) -> None
         assert 1 / (k + 1) - 1e-12 <= p <= 1.0
 
 
-def test_verdicts_and_counts_follow_the_estimates(peer: Peer) -> None:
-    r = peer.results
-    level = peer.config.level
-    for name in NAMES:
+def test_verdicts_and_counts_follow_the_estimates(case: Case) -> None:
+    r, names = case.results, case.names
+    level = case.config.level
+    for name in names:
         assert r[f"mi/{name}/above_zero"] == (r[f"mi/{name}/low"] > 0), name
         assert r[f"mi/{name}/above_bias"] == (r[f"mi/{name}/p_value"] <= 1 - level + 1e-12), name
         assert r[f"mi/{name}/ridge"] == 0 or r[f"mi/{name}/ridge"] >= 1e-8
-    assert r["mi/hooks_above_zero"] == sum(bool(r[f"mi/{n}/above_zero"]) for n in NAMES)
-    assert r["mi/hooks_above_bias"] == sum(bool(r[f"mi/{n}/above_bias"]) for n in NAMES)
-    assert r["mi/first_hook"] == r[f"mi/{NAMES[0]}"]
-    assert r["mi/last_hook"] == r[f"mi/{NAMES[-1]}"]
+    assert r["mi/hooks_above_zero"] == sum(bool(r[f"mi/{n}/above_zero"]) for n in names)
+    assert r["mi/hooks_above_bias"] == sum(bool(r[f"mi/{n}/above_bias"]) for n in names)
+    first = next((n for n in names if r[f"mi/{n}/ridge"] == 0), names[0])
+    assert r["mi/first_hook"] == r[f"mi/{first}"]
+    assert r["mi/first_hook/name"] == first
+    assert r["mi/last_hook"] == r[f"mi/{names[-1]}"]
 
 
 @pytest.mark.parametrize(
@@ -328,11 +369,11 @@ def test_verdicts_read_the_interval_the_p_value_and_the_ridge(
     assert (v.above_zero, v.above_bias, v.singular) == expected
 
 
-def test_by_hook_array_holds_the_reported_numbers(peer: Peer) -> None:
-    r = peer.results
-    by_hook = peer.run.array("mi/by_hook")
-    assert peer.run.array_meta("mi/by_hook")["labels"]["hook"] == list(NAMES)
-    for column, name in enumerate(NAMES):
+def test_by_hook_array_holds_the_reported_numbers(case: Case) -> None:
+    r = case.results
+    by_hook = case.run.array("mi/by_hook")
+    assert case.run.array_meta("mi/by_hook")["labels"]["hook"] == list(case.names)
+    for column, name in enumerate(case.names):
         expected = [
             r[f"mi/{name}/plugin"],
             r[f"mi/{name}"],
@@ -343,12 +384,35 @@ def test_by_hook_array_holds_the_reported_numbers(peer: Peer) -> None:
         np.testing.assert_allclose(by_hook[:, column], expected, rtol=1e-12)
 
 
+def test_curve_ends_at_the_reported_estimate_and_extrapolates_in_one_over_n(
+    case: Case,
+) -> None:
+    r, c = case.results, case.config
+    n_tokens = case.run.array("curve/n_tokens")
+    assert np.all(np.diff(n_tokens) > 0) and n_tokens[-1] == r["data/n_tokens"]
+    # Points sit at batch boundaries, above the fewest tokens the jackknife allows:
+    # more than the joint dimension 2d with one of the G groups left out.
+    assert np.all(n_tokens % c.positions_per_sequence == 0)
+    assert n_tokens[0] >= math.ceil((2 * case.d + 2) * c.n_groups / (c.n_groups - 1))
+    for name in case.names:
+        curve = case.run.array(f"curve/{name}")
+        assert curve.shape == (6, n_tokens.size)
+        # The last column is the reported estimate; the null's 95% quantile is above its
+        # mean (with K = 9 or 19 shuffles it lies between the two largest of them).
+        final = [r[f"mi/{name}/{k}"] for k in ("plugin", "low", "high", "null_mean")]
+        np.testing.assert_allclose(curve[[0, 2, 3, 4], -1], final, rtol=1e-12)
+        assert curve[1, -1] == r[f"mi/{name}"]
+        assert np.all(curve[5] >= curve[4] - 1e-12)
+        # The extrapolation is the intercept of the least-squares line in 1/n.
+        design = np.stack([np.ones(n_tokens.size), 1.0 / n_tokens], axis=1)
+        intercept = np.linalg.lstsq(design, curve[0], rcond=None)[0][0]
+        _close(r[f"mi/{name}/plugin_extrapolated"], intercept, name, rel=1e-8, abs_=1e-8)
+
+
 def test_curve_points_are_the_estimates_on_the_first_n_tokens(peer: Peer) -> None:
     n_tokens = peer.run.array("curve/n_tokens")
-    assert np.all(np.diff(n_tokens) > 0) and n_tokens[-1] == N_TOKENS
-    tokens_per_batch = CONFIG["batch_size"] * CONFIG["positions_per_sequence"]
     boundaries = set(np.cumsum([s * 4 for s in batch_sizes(70, 16, 4)]).tolist())
-    assert set(n_tokens.tolist()) <= boundaries and n_tokens[0] >= tokens_per_batch // 2
+    assert set(n_tokens.tolist()) <= boundaries and n_tokens.size >= 3
     r = peer.results
     for name in NAMES:
         curve = peer.run.array(f"curve/{name}")
@@ -362,16 +426,6 @@ def test_curve_points_are_the_estimates_on_the_first_n_tokens(peer: Peer) -> Non
                 low, high = _peer_interval(x, y, CONFIG["n_groups"], peer.config.level, 0.0)
                 _close(curve[2, column], low, f"{name} at {n}", rel=1e-3, abs_=1e-3)
                 _close(curve[3, column], high, f"{name} at {n}", rel=1e-3, abs_=1e-3)
-        # The last column is the reported estimate, the null's 95% quantile is above its mean
-        # (K = 9 shuffles: the quantile lies between the two largest of them).
-        final = [r[f"mi/{name}/{k}"] for k in ("plugin", "low", "high", "null_mean")]
-        np.testing.assert_allclose(curve[[0, 2, 3, 4], -1], final, rtol=1e-12)
-        assert curve[1, -1] == r[f"mi/{name}"]
-        assert np.all(curve[5] >= curve[4] - 1e-12)
-        # The extrapolation is the intercept of the least-squares line in 1/n.
-        design = np.stack([np.ones(n_tokens.size), 1.0 / n_tokens], axis=1)
-        intercept = np.linalg.lstsq(design, curve[0], rcond=None)[0][0]
-        _close(r[f"mi/{name}/plugin_extrapolated"], intercept, name, rel=1e-8, abs_=1e-8)
 
 
 # --- layer x layer, spectra, Jacobians ------------------------------------------------------
@@ -395,6 +449,23 @@ def test_layer_matrices_equal_numpy_mi_between_hook_streams(peer: Peer) -> None:
                 _close(matrix[a, b], expected, f"{key} {name_a} x {name_b}")
 
 
+def test_layer_matrices_are_symmetric_and_agree_with_the_per_hook_mi(case: Case) -> None:
+    if "layers/mi_cross" not in case.run.array_names():
+        assert not case.config.layer_matrix
+        return
+    r = case.results
+    for key in ("trained", "twin"):
+        matrix = case.run.array(f"layers/mi_{key}")
+        assert np.all(np.isnan(np.diag(matrix)))
+        np.testing.assert_array_equal(matrix, matrix.T)
+    # The cross diagonal pairs hook h of both models, as mi/<h> does from its own
+    # accumulator (a singular hook's value depends on its ridge, which may differ).
+    cross = case.run.array("layers/mi_cross")
+    for h, name in enumerate(case.names):
+        if r[f"mi/{name}/ridge"] == 0:
+            _close(cross[h, h], r[f"mi/{name}"], name, rel=1e-6, abs_=1e-6)
+
+
 def test_spectra_are_the_eigenvalues_of_each_streams_covariance(peer: Peer) -> None:
     for model in ("trained", "twin"):
         for name in NAMES:
@@ -404,12 +475,13 @@ def test_spectra_are_the_eigenvalues_of_each_streams_covariance(peer: Peer) -> N
             assert np.all(np.diff(saved) <= 0)
 
 
-def test_spectrum_measures_follow_their_formulas_on_the_saved_spectrum(peer: Peer) -> None:
-    r = peer.results
+def test_spectrum_measures_follow_their_formulas_on_the_saved_spectrum(case: Case) -> None:
+    r = case.results
     for model in ("trained", "twin"):
         ratios = []
-        for name in NAMES:
-            lam = peer.run.array(f"spectrum/{model}/{name}")
+        for name in case.names:
+            lam = case.run.array(f"spectrum/{model}/{name}")
+            assert lam.shape == (case.d,) and np.all(np.diff(lam) <= 0) and lam[-1] >= 0
             key = f"spectrum/{model}/{name}"
             p = lam / lam.sum()
             p = p[p > 0]
@@ -428,7 +500,7 @@ def test_spectrum_measures_follow_their_formulas_on_the_saved_spectrum(peer: Pee
             _close(r[f"{key}/alpha_r2"], r2, key, 1e-8, 1e-8)
             ratios.append(r[f"{key}/participation_ratio"])
         np.testing.assert_allclose(
-            peer.run.array(f"spectrum/{model}/participation_ratio"), ratios, rtol=1e-12
+            case.run.array(f"spectrum/{model}/participation_ratio"), ratios, rtol=1e-12
         )
 
 
@@ -454,12 +526,13 @@ def test_jacobian_singular_values_match_autograd_on_the_peer_forward(peer: Peer)
                 )
 
 
-def test_jacobian_measures_follow_their_formulas(peer: Peer) -> None:
-    r = peer.results
+def test_jacobian_measures_follow_their_formulas(case: Case) -> None:
+    r, c = case.results, case.config
     for model in ("trained", "twin"):
-        for k in CONFIG["jacobian_offsets"]:
-            sv = peer.run.array(f"jacobian/{model}/offset_{k}")
-            assert sv.shape == (CONFIG["jacobian_sequences"], D)
+        for k in c.jacobian_offsets:
+            sv = case.run.array(f"jacobian/{model}/offset_{k}")
+            width = c.jacobian_top_k or case.d
+            assert sv.shape == (c.jacobian_sequences, width) and np.all(np.diff(sv) <= 0)
             power = sv**2
             p = power / power.sum(axis=1, keepdims=True)
             pr = power.sum(axis=1) ** 2 / (power**2).sum(axis=1)
@@ -470,21 +543,21 @@ def test_jacobian_measures_follow_their_formulas(peer: Peer) -> None:
             _close(r[f"{key}/effective_rank"], rank.mean(), key, 1e-9, 0)
 
 
-def test_summary_prints_the_reported_numbers(peer: Peer) -> None:
-    r = peer.results
-    text = peer.run.text("summary.md")
-    for name in NAMES:
+def test_summary_prints_the_reported_numbers(case: Case) -> None:
+    r, names = case.results, case.names
+    text = case.run.text("summary.md")
+    for name in names:
         row = (
             f"| `{name}` | {r[f'mi/{name}']:.2f} | [{r[f'mi/{name}/low']:.2f}, "
             f"{r[f'mi/{name}/high']:.2f}] | {r[f'mi/{name}/plugin']:.2f} "
             f"| {r[f'mi/{name}/null_mean']:.2f} | {r[f'mi/{name}/p_value']:.3f} |"
         )
         assert row in text, name
-    assert f"{r['mi/hooks_above_zero']} of {len(NAMES)} hook points" in text
+    assert f"{r['mi/hooks_above_zero']} of {len(names)} hook points" in text
     assert f"{r['data/n_tokens']} positions from {r['data/n_sequences']} sequences" in text
     for model in ("trained", "twin"):
-        key = f"spectrum/{model}/{NAMES[-1]}"
-        assert f"participation ratio {r[f'{key}/participation_ratio']:.1f} of {D}" in text
-        for k in CONFIG["jacobian_offsets"]:
+        key = f"spectrum/{model}/{names[-1]}"
+        assert f"participation ratio {r[f'{key}/participation_ratio']:.1f} of {case.d}" in text
+        for k in case.config.jacobian_offsets:
             sigma = r[f"jacobian/{model}/offset_{k}/sigma_max"]
             assert re.search(rf"k={k}: σ_max {re.escape(f'{sigma:.3g}')}", text), (model, k)
