@@ -102,6 +102,10 @@ class ToyTasksConfig:
         ge=1,
     )
 
+    def seed_range(self) -> tuple[int, int]:
+        """``(first, count)`` of every seed the run trains: one block of ``seeds`` per task."""
+        return self.seed, self.seeds * len(self.tasks)
+
     def __post_init__(self) -> None:
         for name, table in self.truth_tables.items():
             check_truth_table(name, table, self.n_bits)

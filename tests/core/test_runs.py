@@ -237,3 +237,12 @@ def test_notebook_api(project: Project) -> None:
     assert run.config["seeds"] == 2
     assert isinstance(run.metrics()["loss"], np.ndarray)
     assert run.results["total/mean"] > 0
+
+
+def test_seed_range_of_a_multi_ensemble_config_is_recorded(project: Project) -> None:
+    from workbench.core.lab import seeds_of
+    from workbench_labs.toy_tasks import LAB as TOY
+
+    config = TOY.make_config({"seeds": 7, "seed": 3, "tasks": ["first-bit", "parity", "majority"]})
+    assert seeds_of(config) == (3, 21)
+    assert seeds_of(LAB.make_config({"seeds": 4, "seed": 2})) == (2, 4)

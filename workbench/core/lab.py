@@ -175,8 +175,14 @@ def seeds_of(config: Any) -> tuple[int, int]:
 
     Convention: a config with an integer ``seeds`` field trains seeds
     ``seed, seed + 1, ..., seed + seeds - 1`` where ``seed`` (default 0) is the
-    first seed. Labs without ensembles train a single seed ``seed``.
+    first seed. Labs without ensembles train a single seed ``seed``. A config that
+    trains another contiguous range (several ensembles, say) says so with a
+    ``seed_range() -> (first, count)`` method.
     """
+    seed_range = getattr(config, "seed_range", None)
+    if callable(seed_range):
+        first, count = seed_range()
+        return int(first), int(count)
     first = int(getattr(config, "seed", 0))
     count = getattr(config, "seeds", 1)
     return first, int(count) if isinstance(count, int) else 1
