@@ -61,8 +61,8 @@ class ResidualMIConfig:
     )
     batch_size: int = option(
         64,
-        help="sequences per forward pass; a multiple of n_groups so each jackknife group "
-        "holds whole sequences",
+        help="sequences per forward pass; a multiple of n_groups so the jackknife groups "
+        "(whole sequences) stay equal in size",
         unit="sequences",
         ge=2,
     )
@@ -118,8 +118,8 @@ class ResidualMIConfig:
             raise ConfigError(
                 "batch_size",
                 self.batch_size,
-                f"a multiple of n_groups = {self.n_groups}, so that each jackknife group "
-                "holds whole sequences",
+                f"a multiple of n_groups = {self.n_groups}, so that the jackknife groups "
+                "of whole sequences stay equal in size",
             )
         if self.n_sequences < 2 * self.n_groups:
             raise ConfigError(

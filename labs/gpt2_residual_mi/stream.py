@@ -10,9 +10,10 @@ is read at a few sampled positions per sequence and folded into
   both models side by side, ``D = 2 (2L + 1) d_model`` features, for the layer x layer
   matrices and the spectra.
 
-Jackknife groups hold whole sequences. The accumulators send row ``i`` of the stream to
-group ``i mod G``; rows come position-major (``slot * batch + sequence``) and every
-batch holds a multiple of ``G`` sequences, so all tokens of a sequence share a group.
+Jackknife groups hold whole sequences: the tokens of one sequence are correlated, so the
+delete-a-group jackknife must leave them out together. Every row is given its group
+explicitly, ``sequence index mod G`` (sequences counted over the whole stream), whatever
+the row order or batch size.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ __all__ = [
 def batch_sizes(n_sequences: int, batch_size: int, n_groups: int) -> list[int]:
     """Sequences per batch: full batches, then a last one cut to a multiple of ``n_groups``.
 
-    Up to ``n_groups - 1`` sequences are dropped so that every batch keeps whole sequences
-    in one jackknife group; the lab records how many sequences it used.
+    Up to ``n_groups - 1`` sequences are dropped so that the jackknife groups (sequence
+    ``s`` in group ``s mod n_groups``) stay equal in size after every batch: the delete-a-group
+    jackknife's formulas assume equal groups, and the lab's smallest-sample check counts on
+    it. The lab records how many sequences it used.
     """
     sizes = [batch_size] * (n_sequences // batch_size)
     rest = (n_sequences % batch_size) // n_groups * n_groups
@@ -131,6 +134,7 @@ class ResidualAccumulators:
     Attributes:
         names: Hook points, depth order.
         pairs: Per hook point, the joint accumulator of (trained, twin) rows.
+        n_groups: Jackknife groups of ``pairs``; sequence ``s`` goes to group ``s mod n_groups``.
         joint: All hook points of the trained model then all of the twin, side by side
             (``2 H d_model`` features), or ``None`` when the layer matrix is off.
         n_sequences: Sequences folded in so far.
@@ -139,6 +143,7 @@ class ResidualAccumulators:
     names: tuple[str, ...]
     pairs: dict[str, StreamingJointCovariance]
     joint: StreamingCovariance | None
+    n_groups: int
     n_sequences: int = 0
 
     @classmethod
@@ -168,7 +173,7 @@ class ResidualAccumulators:
         joint = (
             StreamingCovariance(2 * len(names) * d_model, device=device) if layer_matrix else None
         )
-        return cls(names=tuple(names), pairs=pairs, joint=joint)
+        return cls(names=tuple(names), pairs=pairs, joint=joint, n_groups=n_groups)
 
     @property
     def n_tokens(self) -> int:
@@ -179,9 +184,18 @@ class ResidualAccumulators:
         self, trained: Mapping[str, Tensor], twin: Mapping[str, Tensor], n_sequences: int
     ) -> None:
         """Fold one batch: ``trained[name], twin[name]: (n_pos * batch, d_model)``, rows
-        position-major."""
+        position-major (row ``slot * batch + sequence``), ``batch = n_sequences``."""
+        rows = trained[self.names[0]].shape[0]
+        if rows % n_sequences:
+            raise ValueError(
+                f"expected n_pos * {n_sequences} rows (position-major); got {rows} rows"
+            )
+        device = trained[self.names[0]].device
+        # Every token of sequence s (counted over the stream) in jackknife group s mod G.
+        sequence = self.n_sequences + torch.arange(n_sequences, device=device)
+        groups = (sequence % self.n_groups).repeat(rows // n_sequences)
         for name in self.names:
-            self.pairs[name].update(trained[name], twin[name])
+            self.pairs[name].update(trained[name], twin[name], groups=groups)
         if self.joint is not None:
             self.joint.update(
                 torch.cat([trained[n] for n in self.names] + [twin[n] for n in self.names], dim=1)

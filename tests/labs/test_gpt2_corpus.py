@@ -111,7 +111,7 @@ def test_positions_are_distinct_and_in_range() -> None:
 
 def test_batches_cover_the_requested_sequences() -> None:
     sizes = batch_sizes(100, 32, 8)
-    assert sizes == [32, 32, 32]  # the last 4 would split a jackknife group: dropped
+    assert sizes == [32, 32, 32]  # the last 4 would leave the 8 groups unequal: dropped
     corpus = GrammarCorpus(seed=1, seq_len=16)
     batches = list(
         token_batches(corpus, sizes, seq_len=16, first_position=2, positions_per_sequence=3, seed=1)

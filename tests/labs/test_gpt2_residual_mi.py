@@ -129,19 +129,31 @@ def test_independent_pairs_sit_on_the_null() -> None:
     assert abs(point.null_corrected_mean) < 0.3 * expected_bias
 
 
-def test_jackknife_groups_hold_whole_sequences() -> None:
-    """Row i of the stream goes to group i mod G (the accumulators' rule); with position-major
-    rows and batches of a multiple of G sequences every sequence stays in one group."""
-    n_groups, n_pos = 8, 5
-    row = 0
-    for size in batch_sizes(200, 32, n_groups):
-        assert size % n_groups == 0
-        groups = np.empty((n_pos, size), dtype=int)
-        for slot in range(n_pos):
-            for seq in range(size):
-                groups[slot, seq] = (row + slot * size + seq) % n_groups
+def test_jackknife_groups_hold_whole_sequences(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each token row is given the group of its sequence, ``sequence index mod G`` counted over
+    the whole stream, whatever the batch size (here not a multiple of G)."""
+    n_groups, n_pos, d = 8, 5, 3
+    acc = ResidualAccumulators.create(
+        ("h",), d, n_groups=n_groups, n_permutations=0, seed=0, layer_matrix=False, device="cpu"
+    )
+    seen: list[np.ndarray] = []
+    update = acc.pairs["h"].update
+
+    def spy(x: torch.Tensor, y: torch.Tensor, *, groups: torch.Tensor) -> None:
+        seen.append(groups.numpy().copy())
+        update(x, y, groups=groups)
+
+    monkeypatch.setattr(acc.pairs["h"], "update", spy)
+    gen = torch.Generator().manual_seed(0)
+    first = 0
+    for size in (12, 12, 7):
+        rows = torch.randn(n_pos * size, d, generator=gen)  # position-major: slot * size + seq
+        acc.update({"h": rows}, {"h": rows + 1.0}, size)
+        groups = seen[-1].reshape(n_pos, size)
         assert np.all(groups == groups[0]), "a sequence was split across jackknife groups"
-        row += size * n_pos
+        np.testing.assert_array_equal(groups[0], (first + np.arange(size)) % n_groups)
+        first += size
+    assert acc.n_sequences == 31 and acc.n_tokens == 31 * n_pos
 
 
 def test_headless_run_end_to_end(tiny_folder: Path, project) -> None:  # type: ignore[no-untyped-def]

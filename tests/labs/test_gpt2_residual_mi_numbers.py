@@ -147,11 +147,12 @@ def _peer_mi(x: np.ndarray, y: np.ndarray, ridge: float = 0.0) -> tuple[float, f
 
 
 def _peer_interval(
-    x: np.ndarray, y: np.ndarray, n_groups: int, level: float, ridge: float
+    x: np.ndarray, y: np.ndarray, sequence: np.ndarray, n_groups: int, level: float, ridge: float
 ) -> tuple[float, float]:
-    """Delete-a-group jackknife (rows i with i mod G == g left out), t interval on G - 1 df."""
+    """Delete-a-group jackknife (rows of sequences s with s mod G == g left out), t interval
+    on G - 1 df; ``sequence`` is each row's sequence index."""
     theta = _peer_mi(x, y, ridge)[1]
-    group = np.arange(x.shape[0]) % n_groups
+    group = sequence % n_groups
     leave = np.array([_peer_mi(x[group != g], y[group != g], ridge)[1] for g in range(n_groups)])
     se = math.sqrt((n_groups - 1) / n_groups * np.sum((leave - leave.mean()) ** 2))
     centre = theta - (n_groups - 1) * (leave.mean() - theta)
@@ -193,8 +194,13 @@ class Peer:
             positions_per_sequence=config.positions_per_sequence,
             seed=config.corpus_seed,
         )
+        sequences: list[np.ndarray] = []
+        first = 0
         for batch in batches:
-            index = torch.arange(batch.input_ids.shape[0])[:, None]
+            size, n_pos = batch.positions.shape
+            index = torch.arange(size)[:, None]
+            sequences.append(np.tile(first + np.arange(size), n_pos))  # position-major rows
+            first += size
             for model, w in self.weights.items():
                 with torch.no_grad():
                     stream = _peer_blocks(w, _peer_embed(w, batch.input_ids))
@@ -202,6 +208,7 @@ class Peer:
                     picked = acts[index, batch.positions]  # (batch, n_pos, d)
                     rows[model][name].append(picked.transpose(0, 1).reshape(-1, D).numpy())
         self.acts = {m: {n: np.concatenate(v) for n, v in r.items()} for m, r in rows.items()}
+        self.sequence = np.concatenate(sequences)  # each row's sequence index
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +315,7 @@ def test_mi_intervals_are_the_jackknife_over_whole_sequence_groups(peer: Peer) -
         low, high = _peer_interval(
             peer.acts["trained"][name],
             peer.acts["twin"][name],
+            peer.sequence,
             CONFIG["n_groups"],
             peer.config.level,
             r[f"mi/{name}/ridge"],
@@ -423,7 +431,9 @@ def test_curve_points_are_the_estimates_on_the_first_n_tokens(peer: Peer) -> Non
                 plugin, corrected = _peer_mi(x, y)
                 _close(curve[0, column], plugin, f"{name} at {n}")
                 _close(curve[1, column], corrected, f"{name} at {n}")
-                low, high = _peer_interval(x, y, CONFIG["n_groups"], peer.config.level, 0.0)
+                low, high = _peer_interval(
+                    x, y, peer.sequence[:n], CONFIG["n_groups"], peer.config.level, 0.0
+                )
                 _close(curve[2, column], low, f"{name} at {n}", rel=1e-3, abs_=1e-3)
                 _close(curve[3, column], high, f"{name} at {n}", rel=1e-3, abs_=1e-3)
 

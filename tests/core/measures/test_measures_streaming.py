@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from workbench.measures import (
     StreamingCovariance,
@@ -96,6 +98,105 @@ def test_streamed_entropy_jackknife() -> None:
     interval = acc.gaussian_entropy_interval()
     expected = jackknife_interval(gaussian_entropy, x, n_groups=5)
     assert interval.standard_error == pytest.approx(expected.standard_error, rel=1e-6)
+
+
+def _numpy_grouped_jackknife(
+    stat: Callable[[np.ndarray, int], float],
+    data: np.ndarray,
+    groups: np.ndarray,
+    n_groups: int,
+    level: float,
+) -> tuple[float, float, float, float]:
+    """Delete-a-group jackknife in plain numpy: (estimate, SE, low, high), Tukey's formulas."""
+    theta = stat(np.cov(data.T), data.shape[0])
+    leave = np.array(
+        [stat(np.cov(data[groups != g].T), int(np.sum(groups != g))) for g in range(n_groups)]
+    )
+    se = math.sqrt((n_groups - 1) / n_groups * np.sum((leave - leave.mean()) ** 2))
+    centre = theta - (n_groups - 1) * (leave.mean() - theta)
+    half = stats.t.ppf((1 + level) / 2, n_groups - 1) * se
+    return theta, se, centre - half, centre + half
+
+
+def _logdet_np(cov: np.ndarray, n: int) -> float:
+    return float(np.linalg.slogdet(cov)[1]) + 1.0 / n
+
+
+def _logdet_torch(cov: torch.Tensor, n: int) -> float:
+    return float(torch.linalg.slogdet(cov)[1]) + 1.0 / n
+
+
+@pytest.mark.parametrize("n_groups", [2, 5])
+def test_explicit_groups_equal_numpy_grouped_jackknife(n_groups: int) -> None:
+    # Arbitrary, uneven, non round-robin groups: contiguous runs of random length, shuffled
+    # labels, so a batch may hold several groups or none of some.
+    x, y = paired_data()
+    rng = np.random.default_rng(3)
+    runs = np.repeat(rng.permutation(60) % n_groups, rng.integers(1, 20, size=60))[:600]
+    groups = np.concatenate([runs, rng.integers(0, n_groups, size=600 - runs.size)])
+    assert not np.array_equal(groups, np.arange(600) % n_groups)
+    joint = np.hstack([x, y])
+    single = StreamingCovariance(7, n_groups=n_groups)
+    pair = StreamingJointCovariance(4, 3, n_groups=n_groups)
+    for idx in np.split(np.arange(600), SPLITS):
+        single.update(joint[idx], groups=groups[idx])
+        pair.update(x[idx], y[idx], groups=torch.from_numpy(groups[idx]))
+    expected = _numpy_grouped_jackknife(_logdet_np, joint, groups, n_groups, 0.9)
+    for acc in (single, pair):
+        assert np.allclose(acc.covariance(), np.cov(joint.T), rtol=1e-11, atol=1e-12)
+        got = acc.jackknife_interval(_logdet_torch, level=0.9)
+        assert got.estimate == pytest.approx(expected[0], rel=1e-10)
+        assert got.standard_error == pytest.approx(expected[1], rel=1e-6)
+        assert got.low == pytest.approx(expected[2], rel=1e-8)
+        assert got.high == pytest.approx(expected[3], rel=1e-8)
+    # The MI interval leaves out the same groups as the in-memory MI on each subset.
+    mi = pair.gaussian_mutual_information_interval(level=0.9)
+    ridge = pair.gaussian_mutual_information_details().ridge
+    leave = np.array(
+        [
+            gaussian_mutual_information(x[groups != g], y[groups != g], ridge=ridge)
+            for g in range(n_groups)
+        ]
+    )
+    se = math.sqrt((n_groups - 1) / n_groups * np.sum((leave - leave.mean()) ** 2))
+    assert mi.standard_error == pytest.approx(se, rel=1e-6)
+
+
+def test_round_robin_groups_given_explicitly_equal_the_default() -> None:
+    x, y = paired_data()
+    default = StreamingJointCovariance(4, 3, n_groups=6, n_permutations=5, seed=2)
+    explicit = StreamingJointCovariance(4, 3, n_groups=6, n_permutations=5, seed=2)
+    start = 0
+    for xs, ys in zip(np.split(x, SPLITS), np.split(y, SPLITS), strict=True):
+        default.update(xs, ys)
+        explicit.update(xs, ys, groups=(start + np.arange(len(xs))) % 6)
+        start += len(xs)
+    a = default.gaussian_mutual_information_interval(level=0.9)
+    b = explicit.gaussian_mutual_information_interval(level=0.9)
+    assert b.estimate == pytest.approx(a.estimate, rel=1e-12)
+    assert b.standard_error == pytest.approx(a.standard_error, rel=1e-9)
+    assert explicit.permutation_test().null == pytest.approx(default.permutation_test().null)
+
+
+def test_bad_groups_raise_value_error() -> None:
+    x, y = paired_data(10)
+    acc = StreamingJointCovariance(4, 3, n_groups=3)
+    single = StreamingCovariance(4, n_groups=3)
+    bad = [
+        (np.zeros(9, dtype=int), "shape"),  # too short
+        (np.zeros((10, 1), dtype=int), "shape"),  # not 1-D
+        (np.full(10, 3), r"\[0, n_groups\)"),  # out of range
+        (np.full(10, -1), r"\[0, n_groups\)"),
+        (np.zeros(10), "integers"),  # float
+        (np.zeros(10, dtype=bool), "integers"),
+        (torch.arange(10) % 4, r"\[0, n_groups\)"),
+    ]
+    for groups, match in bad:
+        with pytest.raises(ValueError, match=match):
+            acc.update(x, y, groups=groups)
+        with pytest.raises(ValueError, match=match):
+            single.update(x, groups=groups)
+    assert acc.n == 0 and single.n == 0  # nothing was folded in
 
 
 def test_permutation_null_equals_recomputed_shuffles() -> None:

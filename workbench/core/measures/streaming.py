@@ -8,8 +8,10 @@ so a whole stream costs less than one ``z^T z`` matmul over all samples, the com
 
 Resampling without the data:
 
-* Jackknife: with ``n_groups = G``, sample number i (counted over the whole stream) goes to group
-  ``i mod G`` and each group keeps its own moments. Leaving group g out is the pairwise update
+* Jackknife: with ``n_groups = G``, each group keeps its own moments. By default sample number i
+  (counted over the whole stream) goes to group ``i mod G``; ``update(..., groups=...)`` gives
+  each row's group explicitly instead, so correlated rows (the tokens of one sequence) can be
+  kept in one group and left out together. Leaving group g out is the pairwise update
   run backwards, so the delete-a-group jackknife needs no second pass. G groups cost G times
   the memory, not more compute.
 * Permutation null (joint accumulator): with ``n_permutations = K``, each batch also
@@ -57,7 +59,7 @@ CovarianceStatistic = Callable[[torch.Tensor, int], float]
 
 
 class _GroupedMoments:
-    """Running moments of feature blocks, split round robin into groups (see module docstring)."""
+    """Running moments of feature blocks, split into jackknife groups (see module docstring)."""
 
     def __init__(self, dims: list[int], n_groups: int, device: torch.device | None) -> None:
         if int(n_groups) != n_groups or n_groups < 1:
@@ -94,15 +96,59 @@ class _GroupedMoments:
         check_paired(*zip(names, blocks, strict=True))
         return blocks
 
-    def update(self, blocks: list[torch.Tensor]) -> None:
-        """Fold one batch (feature blocks with the same rows) into the group moments."""
+    def check_groups(self, groups: object, size: int) -> torch.Tensor | None:
+        """Validate explicit per-row groups: integers of shape (size,) in [0, n_groups)."""
+        if groups is None:
+            return None
+        if isinstance(groups, torch.Tensor):
+            t = groups.detach()
+        else:
+            try:
+                t = torch.as_tensor(np.asarray(groups))
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"groups must be an integer array of shape ({size},); got {groups!r}"
+                ) from err
+        if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise ValueError(
+                f"groups must hold integers (one group index per row); got dtype {t.dtype}"
+            )
+        if tuple(t.shape) != (size,):
+            raise ValueError(
+                f"groups must have shape ({size},), one group per row of the batch; "
+                f"got shape {tuple(t.shape)}"
+            )
+        low, high = int(t.min()), int(t.max())
+        if low < 0 or high >= self.n_groups:
+            raise ValueError(
+                f"groups must lie in [0, n_groups) = [0, {self.n_groups}); "
+                f"got values from {low} to {high}"
+            )
+        return t
+
+    def update(self, blocks: list[torch.Tensor], groups: torch.Tensor | None = None) -> None:
+        """Fold one batch (feature blocks with the same rows) into the group moments.
+
+        ``groups`` (from :meth:`check_groups`) gives each row's group; ``None`` is round robin.
+        """
         if not self.m2s:
             self._allocate(blocks[0].device)
         size = blocks[0].shape[0]
-        for g in range(self.n_groups):
+        if groups is None:
             # Rows i of this batch with (n + i) mod G == g: a strided slice, no copy.
-            start = (g - self.n) % self.n_groups
-            part = [b[start :: self.n_groups] for b in blocks]
+            parts = [
+                [b[(g - self.n) % self.n_groups :: self.n_groups] for b in blocks]
+                for g in range(self.n_groups)
+            ]
+        else:
+            # A stable sort keeps each group's rows in stream order; one gather per block.
+            groups = groups.to(device=blocks[0].device, dtype=torch.int64)
+            order = torch.argsort(groups, stable=True)
+            counts = torch.bincount(groups, minlength=self.n_groups).tolist()
+            ordered = [b.index_select(0, order) for b in blocks]
+            split = [torch.split(b, counts) for b in ordered]
+            parts = [[s[g] for s in split] for g in range(self.n_groups)]
+        for g, part in enumerate(parts):
             n_part = part[0].shape[0]
             if n_part == 0:
                 continue
@@ -168,7 +214,8 @@ class StreamingCovariance:
     Args:
         dim: Number of features per sample.
         device: Where to accumulate; ``None`` uses the device of the first batch.
-        n_groups: Round-robin groups kept for the delete-a-group jackknife (1 = none).
+        n_groups: Groups kept for the delete-a-group jackknife (1 = none); rows go round robin
+            unless ``update`` is given ``groups``.
     """
 
     def __init__(
@@ -188,16 +235,22 @@ class StreamingCovariance:
         """Number of features per sample."""
         return self._moments.dims[0]
 
-    def update(self, batch: Array) -> None:
+    def update(self, batch: Array, *, groups: Array | None = None) -> None:
         """Add a batch of samples.
 
         Args:
             batch: (batch, dim) samples (or (batch,) when dim is 1), numpy or torch.
+            groups: Optional (batch,) integers in [0, n_groups): the jackknife group of each
+                row, e.g. the index of the sequence a token came from, mod ``n_groups``, so
+                correlated rows are left out together. ``None`` (default) is round robin over
+                the whole stream.
 
         Raises:
-            ValueError: On a wrong width, empty batch, or NaN/inf.
+            ValueError: On a wrong width, empty batch, NaN/inf, or groups of the wrong
+                shape, type or range.
         """
-        self._moments.update(self._moments.blocks_of((batch,), ("batch",)))
+        (tb,) = self._moments.blocks_of((batch,), ("batch",))
+        self._moments.update([tb], self._moments.check_groups(groups, tb.shape[0]))
 
     def merge(self, other: StreamingCovariance) -> None:
         """Add the samples accumulated by another accumulator (e.g. from another worker)."""
@@ -303,7 +356,8 @@ class StreamingJointCovariance:
         dim_x: Features of x per sample.
         dim_y: Features of y per sample.
         device: Where to accumulate; ``None`` uses the device of the first batch.
-        n_groups: Round-robin groups kept for the delete-a-group jackknife (1 = none).
+        n_groups: Groups kept for the delete-a-group jackknife (1 = none); rows go round robin
+            unless ``update`` is given ``groups``.
         n_permutations: Within-batch permutations of y kept for the permutation null (0 = none).
         seed: Seed of this accumulator's ``torch.Generator`` for the permutations.
     """
@@ -338,18 +392,22 @@ class StreamingJointCovariance:
         """(dim_x, dim_y)."""
         return self._moments.dims[0], self._moments.dims[1]
 
-    def update(self, x: Array, y: Array) -> None:
+    def update(self, x: Array, y: Array, *, groups: Array | None = None) -> None:
         """Add a batch of paired samples.
 
         Args:
             x: (batch, dim_x) samples, numpy or torch.
             y: (batch, dim_y) samples, row i paired with row i of x.
+            groups: Optional (batch,) integers in [0, n_groups): the jackknife group of each
+                pair (see :meth:`StreamingCovariance.update`). ``None`` (default) is round
+                robin over the whole stream. The permutation null does not depend on it.
 
         Raises:
-            ValueError: On wrong widths, different batch sizes, empty batches or NaN/inf.
+            ValueError: On wrong widths, different batch sizes, empty batches, NaN/inf, or
+                groups of the wrong shape, type or range.
         """
         tx, ty = self._moments.blocks_of((x, y), ("x", "y"))
-        self._moments.update([tx, ty])
+        self._moments.update([tx, ty], self._moments.check_groups(groups, tx.shape[0]))
         if self.n_permutations:
             self._update_permutations(tx, ty)
 

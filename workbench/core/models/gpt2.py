@@ -474,10 +474,9 @@ def collect_residual_stream(
 
     Yields:
         ``(batch, acts)`` where ``acts[m][name]: (n_pos * batch, d_model)`` for model ``m``,
-        rows *position-major*: row ``slot * batch + sequence``. A sequence's tokens then sit
-        ``batch`` rows apart, so a round-robin split of rows into G groups (as the
-        jackknife of the streaming accumulators does) keeps each sequence inside one group
-        whenever ``batch`` is a multiple of G.
+        rows *position-major*: row ``slot * batch + sequence``. To keep a sequence's tokens
+        in one jackknife group, pass the accumulators explicit groups, e.g.
+        ``groups = (first_sequence + arange(batch)).remainder(G).repeat(n_pos)``.
     """
     for batch in batches:
         ids = batch.input_ids.to(device)
