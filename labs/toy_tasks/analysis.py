@@ -8,6 +8,9 @@ entropy is the entropy of the layer under uniform inputs, not an estimate.
 Shapes: ``codes: (seed, layer, n_inputs)`` int64 with one row per network and
 layer (layers 1..L, the last is the linear output); IR blocks
 ``ir: (seed_a, layer, seed_b, layer)``. Information is in bits.
+
+``similarity_matrix`` and ``normalized_similarity_matrix`` are re-exported from
+:mod:`workbench.measures`; they take codes ``(seed, layer, n_inputs)``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from workbench.measures import (
     entropy,
     information_ratio_matrix,
     mutual_information_matrix,
-    permutation_test,
+    normalized_similarity_matrix,
+    similarity_matrix,
+    two_sample_permutation_test,
 )
 
 __all__ = [
@@ -198,33 +203,6 @@ def layer_layer_across(ir: FloatArray, *, same_ensemble: bool) -> FloatArray:
     return np.asarray(total / (sa * sb), dtype=np.float64)
 
 
-def similarity_matrix(ir: FloatArray) -> FloatArray:
-    """The sprint's Sim(X, Y) for every pair of networks, from their IR blocks.
-
-    ``Sim(X, Y) = (1/(m n)) Σ_i Σ_j IR(x_i, y_j)``: the mean of each network pair's
-    layer × layer block, equal to :func:`workbench.measures.similarity` pair by pair
-    (checked in the tests) but computed for all pairs at once.
-
-    Returns:
-        ``(seed_a, seed_b)`` in [0, 1].
-    """
-    return np.asarray(ir.mean(axis=(1, 3)), dtype=np.float64)
-
-
-def normalized_similarity_matrix(ir: FloatArray) -> FloatArray:
-    """Normalised similarity NSim(X, Y) for every pair of networks, from their IR blocks.
-
-    ``NSim = ½ [ (1/m) Σ_i max_j IR(x_i, y_j) + (1/n) Σ_j max_i IR(x_i, y_j) ]``, equal
-    to :func:`workbench.measures.normalized_similarity` pair by pair.
-
-    Returns:
-        ``(seed_a, seed_b)`` in [0, 1].
-    """
-    best_for_x = ir.max(axis=3).mean(axis=1)  # (seed_a, seed_b)
-    best_for_y = ir.max(axis=1).mean(axis=2)  # (seed_a, seed_b)
-    return np.asarray(0.5 * (best_for_x + best_for_y), dtype=np.float64)
-
-
 def off_diagonal(matrix: FloatArray) -> FloatArray:
     """The entries of a square matrix off its diagonal, as a flat array (pairs s ≠ t)."""
     n = matrix.shape[0]
@@ -261,8 +239,8 @@ def compare_groups(
 
     The statistic is T = |mean(b) - mean(a)|. Under the null hypothesis that both
     groups come from one distribution the group labels are exchangeable, so
-    shuffling the labels samples T's null distribution (a two-sample permutation
-    test, run through :func:`workbench.measures.permutation_test`).
+    shuffling the labels samples T's null distribution (the two-sided
+    :func:`workbench.measures.two_sample_permutation_test`).
 
     Args:
         a: ``(n_a,)`` values of group a.
@@ -285,13 +263,7 @@ def compare_groups(
     mean_b, std_b = summary(b)
     p_value = float("nan")
     if a.size and b.size:
-        values = np.concatenate([a, b])
-        labels = np.concatenate([np.zeros(a.size, np.int64), np.ones(b.size, np.int64)])
-
-        def mean_gap(v: FloatArray, group: IntArray) -> float:
-            return abs(float(v[group == 1].mean()) - float(v[group == 0].mean()))
-
-        test = permutation_test(mean_gap, values, labels, n_permutations=n_permutations, seed=seed)
+        test = two_sample_permutation_test(a, b, n_permutations=n_permutations, seed=seed)
         p_value = test.p_value
     return Comparison(
         mean_a, std_a, int(a.size), mean_b, std_b, int(b.size), mean_b - mean_a, p_value

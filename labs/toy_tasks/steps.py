@@ -438,14 +438,18 @@ def ir(ctx: RunContext) -> None:
 
 def similarity(ctx: RunContext) -> None:
     """Sim and normalised similarity between every pair of networks, within and across tasks."""
+    cfg = _config(ctx)
+    codes = {name: c[: cfg.pair_seeds] for name, c in ctx.state["codes"].items()}
     results: dict[str, float | int | str | bool] = {}
+    # The same network pairs as the IR step (its blocks' keys).
     blocks: dict[tuple[str, str], FloatArray] = ctx.state["ir"]
-    for (a, b), block in blocks.items():
+    for a, b in blocks:
         within = a == b
         prefix = a if within else f"across/{pair_key(a, b)}"
+        other = None if within else codes[b]
         for measure, matrix in (
-            ("sim", similarity_matrix(block)),
-            ("normalized_similarity", normalized_similarity_matrix(block)),
+            ("sim", similarity_matrix(codes[a], other)),
+            ("normalized_similarity", normalized_similarity_matrix(codes[a], other)),
         ):
             ctx.save_array(
                 f"{prefix}/{measure}",

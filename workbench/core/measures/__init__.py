@@ -34,13 +34,19 @@ from workbench.core.measures.gaussian import (
     log_det_bias,
 )
 from workbench.core.measures.ksg import ksg_mutual_information
-from workbench.core.measures.network_similarity import normalized_similarity, similarity
+from workbench.core.measures.network_similarity import (
+    normalized_similarity,
+    normalized_similarity_matrix,
+    similarity,
+    similarity_matrix,
+)
 from workbench.core.measures.resampling import (
     Interval,
     PermutationTest,
     bootstrap_interval,
     jackknife_interval,
     permutation_test,
+    two_sample_permutation_test,
 )
 from workbench.core.measures.spectra import (
     PowerLawFit,
@@ -81,8 +87,11 @@ __all__ = [
     "mutual_information",
     "mutual_information_matrix",
     "normalized_similarity",
+    "normalized_similarity_matrix",
     "participation_ratio",
     "permutation_test",
     "power_law_exponent",
     "similarity",
+    "similarity_matrix",
+    "two_sample_permutation_test",
 ]

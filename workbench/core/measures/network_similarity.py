@@ -7,10 +7,26 @@ with n layers. ``IR(x_i, y_j) = I(x_i; y_j) / H(x_i, y_j)`` is the information r
 
 from __future__ import annotations
 
-from workbench.core.measures._arrays import CodeStack
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from workbench.core.measures._arrays import Array, CodeStack
 from workbench.core.measures.discrete import information_ratio_matrix
 
-__all__ = ["normalized_similarity", "similarity"]
+__all__ = [
+    "normalized_similarity",
+    "normalized_similarity_matrix",
+    "similarity",
+    "similarity_matrix",
+]
+
+#: Layer codes of several networks: a (n_nets, n_layers, n_samples) array, or one
+#: :data:`CodeStack` per network (networks may then have different numbers of layers).
+NetworkCodes: TypeAlias = "Array | Sequence[CodeStack]"
 
 
 def similarity(layers_x: CodeStack, layers_y: CodeStack) -> float:
@@ -70,3 +86,158 @@ def normalized_similarity(layers_x: CodeStack, layers_y: CodeStack) -> float:
     """
     ratios = information_ratio_matrix(layers_x, layers_y)  # (m, n)
     return float(0.5 * (ratios.max(axis=1).mean() + ratios.max(axis=0).mean()))
+
+
+def _flatten_networks(
+    layers_by_net: NetworkCodes, name: str
+) -> tuple[list[Any], npt.NDArray[np.int64]]:
+    """All (network, layer) codes as one list of 1-D codes, and each network's layer count."""
+    if isinstance(layers_by_net, np.ndarray | torch.Tensor):
+        if layers_by_net.ndim != 3:
+            raise ValueError(
+                f"{name} must have shape (n_nets, n_layers, n_samples) or be a list of per-network "
+                f"layer codes; got shape {tuple(layers_by_net.shape)}"
+            )
+        nets: Sequence[Any] = list(layers_by_net)
+    elif isinstance(layers_by_net, Sequence) and not isinstance(layers_by_net, str | bytes):
+        nets = layers_by_net
+    else:
+        raise ValueError(
+            f"{name} must be a (n_nets, n_layers, n_samples) array or a list of per-network layer "
+            f"codes; got {type(layers_by_net).__name__}"
+        )
+    if len(nets) == 0:
+        raise ValueError(f"{name} holds no networks; pass at least one network's layer codes")
+    rows: list[Any] = []
+    sizes: list[int] = []
+    n_samples: int | None = None
+    for k, net in enumerate(nets):
+        layers = list(net)
+        if not layers:
+            raise ValueError(f"{name}[{k}] has no layers; pass at least one layer per network")
+        for i, layer in enumerate(layers):
+            if np.ndim(layer) != 1:
+                raise ValueError(
+                    f"{name}[{k}][{i}] must be a 1-D code array (one code per sample); got "
+                    f"{np.ndim(layer)} dimensions. Pass each network as (n_layers, n_samples)"
+                )
+            length = len(layer)
+            if n_samples is None:
+                n_samples = length
+            elif length != n_samples:
+                raise ValueError(
+                    f"{name}[{k}][{i}] has {length} samples but the first layer has {n_samples}; "
+                    "every layer of every network must be coded on the same inputs"
+                )
+        rows.extend(layers)
+        sizes.append(len(layers))
+    return rows, np.asarray(sizes, dtype=np.int64)
+
+
+def _ratio_blocks(
+    layers_by_net: NetworkCodes, other: NetworkCodes | None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """One IR matrix over all (network, layer) rows, plus the layer counts of both sides."""
+    rows_a, sizes_a = _flatten_networks(layers_by_net, "layers_by_net")
+    if other is None:
+        ratios = information_ratio_matrix(rows_a)
+        sizes_b = sizes_a
+    else:
+        rows_b, sizes_b = _flatten_networks(other, "layers_by_net_b")
+        if len(rows_a[0]) != len(rows_b[0]):
+            raise ValueError(
+                f"layers_by_net has {len(rows_a[0])} samples but layers_by_net_b has "
+                f"{len(rows_b[0])}; code both sets of networks on the same inputs"
+            )
+        ratios = information_ratio_matrix(rows_a, rows_b)
+    return np.asarray(ratios, dtype=np.float64), sizes_a, sizes_b
+
+
+def _starts(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Row offset of each network's first layer in the flattened (network, layer) axis."""
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
+def similarity_matrix(
+    layers_by_net: NetworkCodes, layers_by_net_b: NetworkCodes | None = None
+) -> npt.NDArray[np.float64]:
+    """The sprint's similarity :func:`similarity` for every pair of networks, vectorised.
+
+    With ``R = IR(rows, rows)`` the information ratio between every (network, layer) row, computed
+    in one :func:`~workbench.core.measures.discrete.information_ratio_matrix` call, and network s
+    owning layers ``L_s`` (``m_s = |L_s|``)::
+
+        Sim[s, t] = (1 / (m_s m_t)) * sum_{i in L_s} sum_{j in L_t} R[i, j]
+
+    i.e. the mean of each network pair's layer × layer block; entry (s, t) equals
+    ``similarity(layers_by_net[s], layers_by_net_b[t])``. Dimensionless, in [0, 1]. The diagonal is
+    *not* 1 in general (see :func:`similarity`).
+
+    Args:
+        layers_by_net: (n_nets, n_layers, n_samples) integer codes, or a sequence of n_nets
+            networks, each a (m_s, n_samples) code array or a sequence of m_s 1-D code arrays
+            (networks may then differ in depth). All on the same inputs in the same order.
+        layers_by_net_b: Codes of a second set of n_nets_b networks, same forms; ``None``
+            compares ``layers_by_net`` with itself.
+
+    Returns:
+        (n_nets, n_nets_b) float64 array in [0, 1]; symmetric when ``layers_by_net_b`` is ``None``.
+
+    Raises:
+        ValueError: On no networks, a network without layers, different sample counts, a wrong
+            shape, or empty or non-integer codes.
+    """
+    ratios, sizes_a, sizes_b = _ratio_blocks(layers_by_net, layers_by_net_b)
+    # 1. Sum each block: reduce rows per network of side a, then columns per network of side b.
+    block_sums = np.add.reduceat(
+        np.add.reduceat(ratios, _starts(sizes_a), axis=0), _starts(sizes_b), axis=1
+    )
+    # 2. Divide by the block sizes m_s m_t.
+    return np.asarray(block_sums / np.outer(sizes_a, sizes_b), dtype=np.float64)
+
+
+def normalized_similarity_matrix(
+    layers_by_net: NetworkCodes, layers_by_net_b: NetworkCodes | None = None
+) -> npt.NDArray[np.float64]:
+    """Best-match similarity :func:`normalized_similarity` for every pair of networks, vectorised.
+
+    With ``R`` the information ratio between every (network, layer) row (one
+    :func:`~workbench.core.measures.discrete.information_ratio_matrix` call) and network s owning
+    layers ``L_s`` (``m_s = |L_s|``)::
+
+        NSim[s, t] = 1/2 * [ (1/m_s) sum_{i in L_s} max_{j in L_t} R[i, j]
+                           + (1/m_t) sum_{j in L_t} max_{i in L_s} R[i, j] ]
+
+    Entry (s, t) equals ``normalized_similarity(layers_by_net[s], layers_by_net_b[t])``. In [0, 1];
+    without ``layers_by_net_b`` it is symmetric with a unit diagonal (a network is maximally
+    similar to itself).
+
+    Args:
+        layers_by_net: (n_nets, n_layers, n_samples) integer codes, or a sequence of n_nets
+            networks, each a (m_s, n_samples) code array or a sequence of m_s 1-D code arrays.
+            All on the same inputs in the same order.
+        layers_by_net_b: Codes of a second set of n_nets_b networks, same forms; ``None``
+            compares ``layers_by_net`` with itself.
+
+    Returns:
+        (n_nets, n_nets_b) float64 array in [0, 1].
+
+    Raises:
+        ValueError: On no networks, a network without layers, different sample counts, a wrong
+            shape, or empty or non-integer codes.
+    """
+    ratios, sizes_a, sizes_b = _ratio_blocks(layers_by_net, layers_by_net_b)
+    starts_a, starts_b = _starts(sizes_a), _starts(sizes_b)
+    # 1. Each layer of X (a row) matched with its best layer in every network Y, averaged over
+    #    X's layers: (P_a, n_b) maxima, then per-network means -> (n_a, n_b).
+    best_for_x = (
+        np.add.reduceat(np.maximum.reduceat(ratios, starts_b, axis=1), starts_a, axis=0)
+        / sizes_a[:, None]
+    )
+    # 2. The same from Y's side: (n_a, P_b) maxima, then per-network means over Y's layers.
+    best_for_y = (
+        np.add.reduceat(np.maximum.reduceat(ratios, starts_a, axis=0), starts_b, axis=1)
+        / sizes_b[None, :]
+    )
+    # 3. Symmetrise.
+    return np.asarray(0.5 * (best_for_x + best_for_y), dtype=np.float64)
