@@ -27,6 +27,11 @@ __all__ = ["CompareScreen", "comparison_rows"]
 
 MISSING = "—"
 
+#: Column widths (cells) chosen so two runs fit side by side at 80 columns; longer
+#: keys and values are cropped in the table and shown whole in the run detail.
+KEY_WIDTH = 40
+VALUE_WIDTH = 16
+
 
 def comparison_rows(
     tables: Sequence[dict[str, Any]], *, only_different: bool = False
@@ -128,18 +133,18 @@ class CompareScreen(Screen[None]):
 
     def _fill_results(self) -> None:
         table = self.query_one("#compare-results", DataTable)
-        table.add_column("result", key="key")
+        table.add_column("result", key="key", width=KEY_WIDTH)
         for i in range(len(self.runs)):
-            table.add_column(f"#{i + 1}", key=f"run{i}")
+            table.add_column(f"#{i + 1}", key=f"run{i}", width=VALUE_WIDTH)
         for key, values, _differ in comparison_rows(self._tables("results")):
             table.add_row(key, *values, key=key)
 
     def _fill_config(self) -> None:
         table = self.query_one("#compare-config", DataTable)
         table.clear(columns=True)
-        table.add_column("config", key="key")
+        table.add_column("config", key="key", width=KEY_WIDTH)
         for i in range(len(self.runs)):
-            table.add_column(f"#{i + 1}", key=f"run{i}")
+            table.add_column(f"#{i + 1}", key=f"run{i}", width=VALUE_WIDTH)
         rows = comparison_rows(self._tables("config"), only_different=self.only_different)
         for key, values, differ in rows:
             label = Text(("≠ " if differ else "  ") + key, style="bold" if differ else "")
