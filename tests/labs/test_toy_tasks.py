@@ -375,3 +375,38 @@ def test_summary_states_what_the_data_supports() -> None:
     # The flipping layer gets a threshold × tol grid; the uniform ones do not.
     assert "layer3: does first-bit keep less or more" in text
     assert "layer2: does first-bit keep less or more" not in text
+
+
+def _peer_entropy(acts: np.ndarray, tol: float) -> float:
+    """H of the partition 'within tol (mean |Δ| per unit), closed transitively', via scipy."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    dist = np.abs(acts[:, None, :] - acts[None, :, :]).mean(axis=2)
+    _, labels = connected_components(csr_matrix(dist <= tol), directed=False)
+    p = np.bincount(labels) / len(labels)
+    return float(-(p * np.log2(p)).sum())
+
+
+def test_reported_entropies_match_a_peer_recomputation_from_the_checkpoint(project: Any) -> None:
+    """Every saved entropy, recomputed from the saved weights with numpy and scipy alone."""
+    from workbench.core.runner import run_lab
+
+    run = run_lab(LAB, LAB.make_config(TINY), project, device="cpu")
+    tol = run.config["tol"]
+    x = all_inputs(TINY["n_bits"]).numpy().astype(np.float64)
+    for task in TINY["tasks"]:
+        weights = {k: v.double().numpy() for k, v in run.checkpoint(task).items()}
+        trained = run.array(f"{task}/train/trained").astype(bool)
+        n_layers = len(TINY["widths"]) + 1
+        expected = []
+        for seed in np.flatnonzero(trained):
+            h, row = x, []
+            for layer in range(n_layers):
+                w = weights[f"layers.{layer}.weight"][seed]
+                h = h @ w.T + weights[f"layers.{layer}.bias"][seed]
+                if layer < n_layers - 1:
+                    h = np.maximum(h, 0.0)  # relu, the default activation
+                row.append(_peer_entropy(h, tol))
+            expected.append(row)
+        np.testing.assert_allclose(run.array(f"{task}/entropy"), np.array(expected), atol=1e-9)

@@ -43,6 +43,7 @@ import secrets
 import shutil
 import socket
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -510,7 +511,6 @@ def _process_alive(info: Mapping[str, Any], run_path: Path | None = None) -> boo
 
 
 def _heartbeat_age(run_path: Path) -> float:
-    import time
 
     try:
         return time.time() - (run_path / HEARTBEAT_FILE).stat().st_mtime
@@ -678,7 +678,6 @@ class RunWriter(Run):
             return
         self._metrics_fh.write(lines)
         self._metrics_fh.flush()
-        import time
 
         now = time.monotonic()
         if now - self._last_fsync > self.fsync_interval:
