@@ -9,7 +9,7 @@ similarity; and it reruns the comparison over the sprint's arbitrary choices (th
 tolerance that decides when two activations are "the same" and the loss below
 which a network counts as trained) to show whether a conclusion survives them.
 
-Modules: :mod:`.tasks` (task definitions), :mod:`.config`, :mod:`.analysis` (pure
+Modules: :mod:`workbench.core.tasks` (task definitions, shared with other labs), :mod:`.config`, :mod:`.analysis` (pure
 measures over codes), :mod:`.steps` (the lab steps) and :mod:`.report` (Markdown).
 """
 

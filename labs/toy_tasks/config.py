@@ -8,7 +8,7 @@ from workbench.core.config import option
 from workbench.core.ensemble import ACTIVATIONS, LOSSES, OPTIMIZERS
 from workbench.core.errors import ConfigError
 
-from .tasks import check_task_names, check_truth_table
+from workbench.core.tasks import check_task_names, check_truth_table
 
 __all__ = ["ToyTasksConfig"]
 

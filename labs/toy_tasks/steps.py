@@ -47,7 +47,7 @@ from .analysis import (
 )
 from .config import ToyTasksConfig
 from .report import LayerFinding, PairFindings, TaskSummary, summary_markdown
-from .tasks import Task, all_inputs, make_task
+from workbench.core.tasks import Task, all_inputs, make_task
 
 __all__ = ["information", "ir", "robustness", "similarity", "summary", "train"]
 

@@ -32,7 +32,7 @@ from workbench_labs.toy_tasks.analysis import (
     verdict,
 )
 from workbench_labs.toy_tasks.steps import CHECK_EVERY, LIVE_IR
-from workbench_labs.toy_tasks.tasks import all_inputs, make_task
+from workbench.core.tasks import all_inputs, make_task
 
 # --- tasks --------------------------------------------------------------------------------------
 

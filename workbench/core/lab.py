@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from workbench.core.runs import RunWriter
+    from workbench.core.runs import Project, RunWriter
 
 __all__ = [
     "Cancelled",
@@ -126,6 +126,10 @@ class Lab(Generic[ConfigT]):
         live_metrics: Metric keys (besides ``loss``) that the live panel plots while
             training, e.g. ``("live/ir_last_hidden",)``.
         headline: The ``[results]`` key shown in the runs table, if any.
+        check: Optional pre-run check of the config against the project (a ``from_run``
+            that must name an existing run of the right lab, say). It raises
+            :class:`~workbench.core.errors.ConfigError`; the runner calls it before making
+            the run folder, so bad input makes no run and the CLI exits 2.
 
     A lab that wants a conclusion in plain words writes ``summary.md`` with
     :meth:`RunContext.write_text`; ``workbench show`` and the TUI display it.
@@ -138,6 +142,7 @@ class Lab(Generic[ConfigT]):
     steps: tuple[Step, ...]
     live_metrics: tuple[str, ...] = ()
     headline: str | None = None
+    check: Callable[[ConfigT, Project], None] | None = None
 
     def __post_init__(self) -> None:
         keys = [s.key for s in self.steps]
@@ -281,6 +286,13 @@ class RunContext:
             self._on_event(event)
 
     # -- for steps ----------------------------------------------------------------------------
+
+    @property
+    def project(self) -> Project:
+        """The project this run belongs to (``<project>/runs/<id>``), e.g. to load ``from_run``."""
+        from workbench.core.runs import Project
+
+        return Project(self.run.path.parent.parent)
 
     @property
     def cancelled(self) -> bool:

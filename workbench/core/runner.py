@@ -71,7 +71,10 @@ def run_lab(
     Raises:
         RunFailedError: if a step raised; the run is kept with status ``failed``.
         DeviceError: if the device is not available (no run folder is made).
+        ConfigError: if the lab's pre-run ``check`` rejects the config (no run folder).
     """
+    if lab.check is not None:
+        lab.check(config, project)  # raises ConfigError before any folder exists
     torch_device = resolve_device(device)
     writer = project.create_run(
         lab=lab.name,

@@ -1,4 +1,4 @@
-"""Boolean tasks on n-bit inputs: every input, and one target bit per input.
+"""Boolean tasks on n-bit inputs: every input, and one target bit per input (shared by labs).
 
 The inputs are all 2^n bit strings. Row i holds the binary digits of i, most
 significant first, so ``x[i, 0]`` is the *first* bit and the truth table of a task
