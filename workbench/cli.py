@@ -170,6 +170,12 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("lab", help="lab name (see `workbench labs`)")
     p.add_argument("--config", metavar="FILE", help="TOML file of config values")
     p.add_argument(
+        "--preset",
+        metavar="NAME",
+        default=None,
+        help="start from a named preset of the lab (e.g. quick); --config and --set apply on top",
+    )
+    p.add_argument(
         "--set",
         metavar="KEY=VALUE",
         action="append",
@@ -257,7 +263,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     device = args.device or project.device
     resolve_device(device)  # fail before drawing a progress bar
     with _progress(args.quiet) as (on_event, cancel):
-        run = run_lab(lab, config, project, device=device, on_event=on_event, cancel=cancel)
+        run = run_lab(
+            lab,
+            config,
+            project,
+            device=device,
+            on_event=on_event,
+            cancel=cancel,
+            extra={"preset": args.preset} if args.preset else None,
+        )
     return _report_run(run, args.quiet)
 
 
@@ -344,6 +358,9 @@ def _resolve_config(args: argparse.Namespace) -> tuple[Any, Any]:
     lab = load_lab(args.lab)
     values: dict[str, Any] = {}
     source = "defaults"
+    if getattr(args, "preset", None):
+        values.update(lab.preset(args.preset))
+        source = f"preset {args.preset!r}"
     if args.config:
         values.update(load_config_file(args.config))
         source = str(args.config)

@@ -126,6 +126,9 @@ class Lab(Generic[ConfigT]):
         live_metrics: Metric keys (besides ``loss``) that the live panel plots while
             training, e.g. ``("live/ir_last_hidden",)``.
         headline: The ``[results]`` key shown in the runs table, if any.
+        presets: Named partial configs (``{"quick": {"seeds": 8, "steps": 300}}``), chosen
+            with ``--preset NAME``; values from ``--config`` and ``--set`` apply on top. Every
+            lab has a ``quick`` preset that finishes in under 30 s on 2 CPU cores.
         check: Optional pre-run check of the config against the project (a ``from_run``
             that must name an existing run of the right lab, say). It raises
             :class:`~workbench.core.errors.ConfigError`; the runner calls it before making
@@ -143,6 +146,7 @@ class Lab(Generic[ConfigT]):
     live_metrics: tuple[str, ...] = ()
     headline: str | None = None
     check: Callable[[ConfigT, Project], None] | None = None
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         keys = [s.key for s in self.steps]
@@ -154,6 +158,19 @@ class Lab(Generic[ConfigT]):
     ) -> ConfigT:
         """Validate values (missing keys take defaults) into this lab's config."""
         return build_config(self.config_cls, values, source=source)
+
+    def preset(self, name: str) -> dict[str, Any]:
+        """The config values of preset ``name``.
+
+        Raises:
+            ConfigError: naming ``preset`` and the presets this lab has.
+        """
+        from workbench.core.errors import ConfigError
+
+        if name not in self.presets:
+            allowed = ", ".join(sorted(self.presets)) or "none (this lab has no presets)"
+            raise ConfigError("preset", name, f"one of this lab's presets: {allowed}")
+        return dict(self.presets[name])
 
     def step(self, key: str) -> Step:
         """Return the step with the given key."""
