@@ -13,7 +13,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
 import workbench.core.measures.discretization as discretization
-from workbench.measures import canonical_codes, discretize, discretize_batch
+from workbench.measures import canonical_codes, discretize, discretize_batch, entropy
 
 
 def five_bit_inputs() -> np.ndarray:
@@ -149,3 +149,64 @@ def test_bad_input_raises(acts: np.ndarray, tol: float, match: str) -> None:
 def test_codes_must_be_integers() -> None:
     with pytest.raises(ValueError, match="integer codes"):
         canonical_codes(np.array([0.5, 1.0]))
+
+
+# --- grouping rules -------------------------------------------------------------------------
+
+
+def brute_force_leader(acts: np.ndarray, tol: float) -> np.ndarray:
+    """The leader rule as written: scan in order, join the first group whose leader is near."""
+    leaders: list[int] = []
+    codes = np.empty(len(acts), dtype=np.int64)
+    for i, row in enumerate(acts):
+        for g, leader in enumerate(leaders):
+            if np.abs(row - acts[leader]).sum() / acts.shape[1] <= tol:
+                codes[i] = g
+                break
+        else:
+            codes[i] = len(leaders)
+            leaders.append(i)
+    return codes
+
+
+def test_known_chain_gives_one_chained_and_two_leader_codes() -> None:
+    # 0 ≈ 0.6e-5 ≈ 1.2e-5 at tol 1e-5, but |0 - 1.2e-5| > tol.
+    acts = np.array([[0.0], [0.6e-5], [1.2e-5]])
+    chained = discretize(acts, 1e-5, rule="chained")
+    leader = discretize(acts, 1e-5, rule="leader")
+    assert chained.tolist() == [0, 0, 0]
+    assert leader.tolist() == [0, 0, 1]
+    # Entropies in closed form: one block -> 0 bits; blocks {2, 1} -> log2 3 - 2/3 bits.
+    assert entropy(chained) == 0.0
+    assert entropy(leader) == pytest.approx(np.log2(3) - 2 / 3, abs=1e-15)
+
+
+def test_leader_rule_depends_on_sample_order() -> None:
+    # Starting from the middle sample, it leads both ends: one group.
+    acts = np.array([[0.6e-5], [0.0], [1.2e-5]])
+    assert discretize(acts, 1e-5, rule="leader").tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("max_block", [1 << 22, 100])
+@settings(max_examples=30, deadline=None, database=None)
+@given(
+    n=st.integers(1, 40),
+    units=st.integers(1, 3),
+    spread=st.sampled_from([1e-6, 1e-5, 3e-5]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_leader_matches_brute_force(
+    max_block: int, n: int, units: int, spread: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    acts = rng.integers(0, 2, size=(3, n, units)) + rng.uniform(0, spread, size=(3, n, units))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(discretization, "_MAX_BLOCK", max_block)  # 100: the sparse path
+        codes = discretize_batch(acts, 1e-5, rule="leader")
+    for b in range(3):
+        assert np.array_equal(codes[b], brute_force_leader(acts[b], 1e-5))
+
+
+def test_unknown_rule_is_named() -> None:
+    with pytest.raises(ValueError, match=r"rule must be one of 'chained', 'leader'; got 'nearest'"):
+        discretize(np.zeros((3, 1)), 1e-5, rule="nearest")  # type: ignore[arg-type]

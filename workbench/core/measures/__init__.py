@@ -22,7 +22,12 @@ from workbench.core.measures.discrete import (
     mutual_information,
     mutual_information_matrix,
 )
-from workbench.core.measures.discretization import canonical_codes, discretize, discretize_batch
+from workbench.core.measures.discretization import (
+    GROUPING_RULES,
+    canonical_codes,
+    discretize,
+    discretize_batch,
+)
 from workbench.core.measures.gaussian import (
     GaussianEstimate,
     gaussian_entropy,
@@ -58,6 +63,7 @@ from workbench.core.measures.spectra import (
 from workbench.core.measures.streaming import StreamingCovariance, StreamingJointCovariance
 
 __all__ = [
+    "GROUPING_RULES",
     "GaussianEstimate",
     "Interval",
     "PermutationTest",
