@@ -39,11 +39,10 @@ def _check_tol(tol: float) -> float:
     return tol
 
 
-def _check_rule(rule: str) -> str:
+def _check_rule(rule: str) -> None:
     if rule not in GROUPING_RULES:
         allowed = ", ".join(repr(r) for r in GROUPING_RULES)
         raise ValueError(f"rule must be one of {allowed}; got {rule!r}")
-    return rule
 
 
 def _rank_roots(root: torch.Tensor) -> torch.Tensor:
@@ -281,7 +280,7 @@ def discretize_batch(
             ``rule`` is unknown.
     """
     tol = _check_tol(tol)
-    rule = _check_rule(rule)
+    _check_rule(rule)
     t = as_float(acts, "acts", ndim=3, shape_doc="(batch, n_samples, n_units)")
     batch, n, _ = t.shape
     if n * n > _MAX_BLOCK:
