@@ -83,7 +83,7 @@ class Verdict:
         return f"{self.word}: {self.reason}"
 
     def as_results(self, prefix: str) -> dict[str, float | str]:
-        """Flat ``[results]`` entries under ``prefix`` (``verdict``, ``reason``, ``p``, ``effect``)."""
+        """Flat ``[results]`` entries under ``prefix``: verdict, reason, p_corrected, effect."""
         return {
             f"{prefix}/verdict": self.word,
             f"{prefix}/reason": self.reason,
@@ -222,7 +222,8 @@ def decide(
     if pro and not con:
         t = min(pro, key=lambda t: adj[t.name])
         return Verdict(
-            claim, "supported", f"{t.name}: effect {t.effect:+.3g}, p = {adj[t.name]:.3g} ({where})",
+            claim, "supported",
+            f"{t.name}: effect {t.effect:+.3g}, p = {adj[t.name]:.3g} ({where})",
             adj[t.name], t.effect,
         )  # fmt: skip
     if con and not pro:
