@@ -9,7 +9,7 @@ broadcasts as ``(seed, 1)``.
 Layer ``l`` (1-based) computes::
 
     pre_l  = a_{l-1} W_lᵀ + b_l        (seed, batch, d_l)
-    post_l = φ(pre_l)                  hidden layers, φ ∈ {relu, tanh, gelu}
+    post_l = φ(pre_l)                  hidden layers, φ ∈ ACTIVATIONS
     post_L = pre_L                     the output layer is linear
 
 with ``a_0 = x``. :func:`backward` gives the exact gradient of a per-seed loss by the
@@ -39,8 +39,12 @@ __all__ = [
     "n_params_of",
 ]
 
-ACTIVATIONS = ("relu", "tanh", "gelu")
-"""Hidden-layer nonlinearities; gelu is the exact (erf) form, as ``nn.GELU()``."""
+ACTIVATIONS = ("relu", "tanh", "gelu", "leaky-relu", "linear")
+"""Hidden-layer nonlinearities; gelu is the exact (erf) form, as ``nn.GELU()``; leaky-relu is
+``max(x, LEAKY_SLOPE·x)`` (invertible, as ``nn.LeakyReLU()``); linear is the identity."""
+
+#: Negative-side slope of ``leaky-relu`` (``nn.LeakyReLU``'s default).
+LEAKY_SLOPE = 0.01
 
 
 @dataclass(frozen=True)
@@ -452,13 +456,18 @@ def _activate(pre: Tensor, activation: str) -> Tensor:
         return torch.relu(pre)
     if activation == "tanh":
         return torch.tanh(pre)
+    if activation == "leaky-relu":
+        return torch.nn.functional.leaky_relu(pre, LEAKY_SLOPE)
+    if activation == "linear":
+        return pre.clone()  # a new tensor, so ``post is pre`` still marks only the output layer
     return torch.nn.functional.gelu(pre)
 
 
 def _activation_backward(grad: Tensor, pre: Tensor, post: Tensor, model: EnsembleMLP) -> Tensor:
     """grad ⊙ φ'(pre), using the fused kernels autograd itself uses.
 
-    relu: φ' = 1[pre > 0]; tanh: φ' = 1 - post²; gelu: φ' = Φ(pre) + pre·𝜙(pre),
+    relu: φ' = 1[pre > 0]; tanh: φ' = 1 - post²; leaky-relu: φ' = 1[pre > 0] + s·1[pre <= 0];
+    linear: φ' = 1; gelu: φ' = Φ(pre) + pre·𝜙(pre),
     with Φ and 𝜙 the standard normal CDF and density.
     """
     aten = torch.ops.aten
@@ -467,6 +476,10 @@ def _activation_backward(grad: Tensor, pre: Tensor, post: Tensor, model: Ensembl
         out = aten.threshold_backward(grad, post, 0.0)
     elif model.activation == "tanh":
         out = aten.tanh_backward(grad, post)
+    elif model.activation == "leaky-relu":
+        out = aten.leaky_relu_backward(grad, pre, LEAKY_SLOPE, False)
+    elif model.activation == "linear":
+        out = grad
     else:
         out = aten.gelu_backward(grad, pre)
     return out
