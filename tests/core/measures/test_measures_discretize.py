@@ -28,6 +28,21 @@ def reference_codes(acts: np.ndarray, tol: float) -> np.ndarray:
     return canonical_codes(labels)
 
 
+def brute_force_leader(acts: np.ndarray, tol: float) -> np.ndarray:
+    """The leader rule as written: scan in order, join the first group whose leader is near."""
+    leaders: list[int] = []
+    codes = np.empty(len(acts), dtype=np.int64)
+    for i, row in enumerate(acts):
+        for g, leader in enumerate(leaders):
+            if np.abs(row - acts[leader]).sum() / acts.shape[1] <= tol:
+                codes[i] = g
+                break
+        else:
+            codes[i] = len(leaders)
+            leaders.append(i)
+    return codes
+
+
 def test_distinct_inputs_get_distinct_codes_in_order() -> None:
     assert np.array_equal(discretize(five_bit_inputs()), np.arange(32))
 
@@ -101,21 +116,64 @@ def test_batch_equals_one_call_per_entry() -> None:
         assert np.array_equal(batch[b], discretize(acts[b], 1e-5))
 
 
-def test_sparse_path_for_many_samples_equals_dense_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(3)
-    acts = rng.integers(0, 4, size=(2, 60, 2)) + rng.uniform(0, 3e-5, size=(2, 60, 2))
-    dense = discretize_batch(acts, 1e-5)
-    monkeypatch.setattr(discretization, "_MAX_BLOCK", 100)  # force the sparse path, n=60
-    assert np.array_equal(discretize_batch(acts, 1e-5), dense)
-    assert np.array_equal(dense[0], reference_codes(acts[0], 1e-5))
+PATHS = {
+    "dense": {"_DENSE_CANDIDATE_FRACTION": 0.0},  # every entry through all n² distances
+    "swept": {"_DENSE_CANDIDATE_FRACTION": float("inf")},  # every entry through the sweep
+    "no-dense": {"_MAX_BLOCK": 100},  # n² above the dense limit
+}
 
 
-@pytest.mark.parametrize("max_block", [1 << 22, 4])
-def test_chains_are_logged_at_debug_level(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, max_block: int
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("rule", ["chained", "leader"])
+@settings(max_examples=25, deadline=None, database=None)
+@given(
+    n=st.integers(1, 40),
+    units=st.integers(1, 4),
+    spread=st.sampled_from([0.0, 1e-6, 1e-5, 3e-5, 1e-3]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_every_path_matches_brute_force(
+    path: str, rule: str, n: int, units: int, spread: float, seed: int
 ) -> None:
-    monkeypatch.setattr(discretization, "_MAX_BLOCK", max_block)
-    acts = np.array([[0.0], [0.8e-5], [1.6e-5], [5.0]])
+    rng = np.random.default_rng(seed)
+    # Few cluster centres (so exact duplicates occur at spread 0) plus jitter around tol.
+    centres = rng.integers(0, 3, size=(4, n, units)).astype(np.float64)
+    acts = centres + rng.uniform(0, spread, size=(4, n, units))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in PATHS[path].items():
+            patch.setattr(discretization, name, value)
+        codes = discretize_batch(acts, 1e-5, rule=rule)
+    brute = reference_codes if rule == "chained" else brute_force_leader
+    for b in range(4):
+        assert np.array_equal(codes[b], brute(acts[b], 1e-5))
+
+
+def test_long_chain_of_near_duplicates_through_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 400 samples within 0.4 tol of the next in 3 units: one chained code, many leader codes.
+    monkeypatch.setattr(discretization, "_DENSE_CANDIDATE_FRACTION", float("inf"))
+    tol = 1e-5
+    acts = np.repeat((np.arange(400) * 0.4 * tol)[:, None], 3, axis=1)
+    acts = acts[np.random.default_rng(4).permutation(400)]
+    assert np.all(discretize(acts, tol) == 0)
+    assert np.array_equal(discretize(acts, tol, rule="leader"), brute_force_leader(acts, tol))
+
+
+def test_structured_rows_with_equal_sums_are_not_merged() -> None:
+    # Every 8-bit string: many rows share a coordinate sum; none are neighbours at tol 1e-5.
+    inputs = np.array([[(i >> k) & 1 for k in range(8)] for i in range(256)], dtype=np.float64)
+    assert np.array_equal(discretize(inputs), np.arange(256))
+    assert np.array_equal(discretize(inputs, rule="leader"), np.arange(256))
+
+
+@pytest.mark.parametrize("path", ["1-d", *sorted(PATHS)])
+def test_chains_are_logged_at_debug_level(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    for name, value in PATHS.get(path, {}).items():
+        monkeypatch.setattr(discretization, name, value)
+    acts = np.array([[0.0], [0.8e-5], [1.6e-5], [5.0], [5.0]])  # a chain and a duplicate
+    if path != "1-d":
+        acts = np.repeat(acts, 2, axis=1)  # two units: not the 1-D sort path
     with caplog.at_level(logging.DEBUG, logger="workbench.core.measures.discretization"):
         discretize(acts, 1e-5)
     assert "1 sample pairs farther apart than tol=1e-05" in caplog.text
@@ -154,21 +212,6 @@ def test_codes_must_be_integers() -> None:
 # --- grouping rules -------------------------------------------------------------------------
 
 
-def brute_force_leader(acts: np.ndarray, tol: float) -> np.ndarray:
-    """The leader rule as written: scan in order, join the first group whose leader is near."""
-    leaders: list[int] = []
-    codes = np.empty(len(acts), dtype=np.int64)
-    for i, row in enumerate(acts):
-        for g, leader in enumerate(leaders):
-            if np.abs(row - acts[leader]).sum() / acts.shape[1] <= tol:
-                codes[i] = g
-                break
-        else:
-            codes[i] = len(leaders)
-            leaders.append(i)
-    return codes
-
-
 def test_known_chain_gives_one_chained_and_two_leader_codes() -> None:
     # 0 ≈ 0.6e-5 ≈ 1.2e-5 at tol 1e-5, but |0 - 1.2e-5| > tol.
     acts = np.array([[0.0], [0.6e-5], [1.2e-5]])
@@ -185,26 +228,6 @@ def test_leader_rule_depends_on_sample_order() -> None:
     # Starting from the middle sample, it leads both ends: one group.
     acts = np.array([[0.6e-5], [0.0], [1.2e-5]])
     assert discretize(acts, 1e-5, rule="leader").tolist() == [0, 0, 0]
-
-
-@pytest.mark.parametrize("max_block", [1 << 22, 100])
-@settings(max_examples=30, deadline=None, database=None)
-@given(
-    n=st.integers(1, 40),
-    units=st.integers(1, 3),
-    spread=st.sampled_from([1e-6, 1e-5, 3e-5]),
-    seed=st.integers(0, 2**31 - 1),
-)
-def test_leader_matches_brute_force(
-    max_block: int, n: int, units: int, spread: float, seed: int
-) -> None:
-    rng = np.random.default_rng(seed)
-    acts = rng.integers(0, 2, size=(3, n, units)) + rng.uniform(0, spread, size=(3, n, units))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(discretization, "_MAX_BLOCK", max_block)  # 100: the sparse path
-        codes = discretize_batch(acts, 1e-5, rule="leader")
-    for b in range(3):
-        assert np.array_equal(codes[b], brute_force_leader(acts[b], 1e-5))
 
 
 def test_unknown_rule_is_named() -> None:

@@ -23,7 +23,7 @@ from workbench.core.measures._arrays import (
     resolve_device,
     to_numpy,
 )
-from workbench.core.measures.discretization import _first_occurrence_roots, _rank_roots
+from workbench.core.measures._grouping import first_occurrence_roots, rank_roots
 
 __all__ = [
     "entropy",
@@ -240,8 +240,8 @@ def _pairwise(
     cy = cx if codes_y is None else _stack_codes(codes_y, "codes_y", device)
     check_paired(("codes_x", cx), ("codes_y", cy), axis=1)
     # Canonical labels 0..k-1 (needed by the sorting path, harmless for the matmul path).
-    cx = _rank_roots(_first_occurrence_roots(cx))
-    cy = cx if codes_y is None else _rank_roots(_first_occurrence_roots(cy))
+    cx = rank_roots(first_occurrence_roots(cx))
+    cy = cx if codes_y is None else rank_roots(first_occurrence_roots(cy))
     n = cx.shape[1]
     joint_fn = _joint_entropies_matmul if n <= _MATMUL_MAX_SAMPLES else _joint_entropies_sort
     h_joint = joint_fn(cx, cy).clamp(min=0.0)

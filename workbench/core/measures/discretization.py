@@ -15,10 +15,23 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import torch
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from workbench.core.measures._arrays import Array, as_codes, as_float, to_numpy
+from workbench.core.measures._grouping import (
+    component_labels,
+    connected_roots,
+    first_occurrence_roots,
+    leader_roots,
+    leader_roots_sparse,
+    rank_roots,
+)
+from workbench.core.measures._neighbours import (
+    Sweep,
+    chain_labels_1d,
+    neighbour_pairs_1d,
+    sweep,
+    sweep_edges,
+)
 
 __all__ = ["GROUPING_RULES", "GroupingRule", "canonical_codes", "discretize", "discretize_batch"]
 
@@ -28,8 +41,13 @@ GROUPING_RULES: tuple[str, ...] = ("chained", "leader")
 
 logger = logging.getLogger(__name__)
 
-#: Upper bound on the entries of one (chunk, n_samples, n_samples) distance block.
+#: Upper bound on the entries of one (chunk, n_samples, n_samples) distance block; above it
+#: the dense path is never used.
 _MAX_BLOCK = 1 << 22
+#: The dense path (all n² distances) is used when the sweep's candidate pairs are at least this
+#: fraction of all pairs, i.e. when most samples sit within n_units * tol of each other in
+#: projection. Measured crossover: see benchmarks/bench_measures.py ("tolerance grouping").
+_DENSE_CANDIDATE_FRACTION = 0.25
 
 
 def _check_tol(tol: float) -> float:
@@ -43,45 +61,6 @@ def _check_rule(rule: str) -> None:
     if rule not in GROUPING_RULES:
         allowed = ", ".join(repr(r) for r in GROUPING_RULES)
         raise ValueError(f"rule must be one of {allowed}; got {rule!r}")
-
-
-def _rank_roots(root: torch.Tensor) -> torch.Tensor:
-    """Number the groups 0..k-1 by first occurrence.
-
-    Args:
-        root: (batch, n_samples) int64, for each sample the index of the first sample of its
-            group (so ``root[b, i] <= i`` and ``root[b, root[b, i]] == root[b, i]``).
-
-    Returns:
-        (batch, n_samples) int64 codes; equal partitions of the same samples give equal arrays.
-    """
-    n = root.shape[-1]
-    position = torch.arange(n, device=root.device).expand_as(root)
-    is_first = root == position  # (batch, n_samples): the sample that opens a group
-    rank = is_first.cumsum(dim=-1) - 1  # groups seen so far, minus one
-    return rank.gather(-1, root)
-
-
-def _first_occurrence_roots(codes: torch.Tensor) -> torch.Tensor:
-    """For each sample, the index of the first sample carrying the same label.
-
-    Args:
-        codes: (batch, n_samples) int64 labels, any values.
-
-    Returns:
-        (batch, n_samples) int64 root indices, found in O(n log n) per row by a stable sort.
-    """
-    batch, n = codes.shape
-    # 1. Stable sort, so that within a run of equal labels the original indices increase.
-    sorted_codes, order = torch.sort(codes, dim=-1, stable=True)
-    # 2. Mark where each run of equal labels starts, and carry that start position along the run.
-    starts = torch.ones_like(sorted_codes, dtype=torch.bool)
-    starts[:, 1:] = sorted_codes[:, 1:] != sorted_codes[:, :-1]
-    position = torch.arange(n, device=codes.device).expand(batch, n)
-    run_start = torch.where(starts, position, 0).cummax(dim=-1).values
-    # 3. The first element of a run (stable order) is the label's first occurrence.
-    root_sorted = order.gather(-1, run_start)
-    return torch.empty_like(root_sorted).scatter_(-1, order, root_sorted)
 
 
 def canonical_codes(codes: Array) -> npt.NDArray[Any]:
@@ -101,36 +80,8 @@ def canonical_codes(codes: Array) -> npt.NDArray[Any]:
     """
     t = as_codes(codes, "codes", ndim=(1, 2), shape_doc="(n_samples,) or (batch, n_samples)")
     rows = t[None] if t.ndim == 1 else t
-    out = _rank_roots(_first_occurrence_roots(rows))
+    out = rank_roots(first_occurrence_roots(rows))
     return to_numpy(out[0] if t.ndim == 1 else out)
-
-
-def _connected_roots(adjacency: torch.Tensor) -> torch.Tensor:
-    """Connected components of a batch of graphs, each labelled by its smallest node index.
-
-    Min-label propagation with pointer jumping (in the spirit of Shiloach & Vishkin, 1982):
-    every node repeatedly takes the smallest label among its neighbours, then the label of the
-    node its label points to. Invariant: ``label[i]`` is a node of i's component and
-    ``label[i] <= i``; both steps only lower labels, and at the fixed point the label is constant
-    along every edge, hence equal to the component's smallest index.
-
-    Args:
-        adjacency: (batch, n_samples, n_samples) bool, symmetric, with a true diagonal.
-
-    Returns:
-        (batch, n_samples) int64: the smallest sample index in each sample's component.
-    """
-    batch, n, _ = adjacency.shape
-    labels = torch.arange(n, device=adjacency.device).expand(batch, n).contiguous()
-    no_edge = torch.full((), n, dtype=torch.int64, device=adjacency.device)
-    while True:
-        # 1. Smallest label among neighbours (the diagonal keeps a node's own label in play).
-        smallest = torch.where(adjacency, labels[:, None, :], no_edge).amin(dim=-1)
-        # 2. Pointer jumping: adopt the label of the node we now point to (halves chain depth).
-        smallest = smallest.gather(-1, smallest)
-        if torch.equal(smallest, labels):
-            return labels
-        labels = smallest
 
 
 def _log_chains(roots: torch.Tensor, n_edges: int, tol: float) -> None:
@@ -150,108 +101,82 @@ def _log_chains(roots: torch.Tensor, n_edges: int, tol: float) -> None:
         )
 
 
-def _leader_roots(adjacency: torch.Tensor) -> torch.Tensor:
-    """Leader (greedy) groups of a batch of neighbour graphs, labelled by their leader's index.
-
-    The greedy rule scans samples in input order: a sample joins the first group whose leader
-    (first member) is its neighbour, else it opens a group and leads it. Computed in rounds,
-    one group per round and batch entry: the smallest unassigned sample cannot be the
-    neighbour of an earlier leader (it would have been assigned), so it is the next leader, and
-    every unassigned neighbour of it joins it (earlier leaders are not its neighbours). Rounds =
-    the largest number of groups in the batch; each is O(batch n).
-
-    Args:
-        adjacency: (batch, n_samples, n_samples) bool, symmetric, with a true diagonal.
-
-    Returns:
-        (batch, n_samples) int64: the index of each sample's leader (``root[b, i] <= i``).
-    """
-    batch, n, _ = adjacency.shape
-    position = torch.arange(n, device=adjacency.device)
-    rows = torch.arange(batch, device=adjacency.device)
-    root = torch.full((batch, n), -1, dtype=torch.int64, device=adjacency.device)
-    while True:
-        unassigned = root < 0  # (batch, n_samples)
-        # 1. The next leader of each entry: its smallest unassigned sample (n when none is left).
-        leader = torch.where(unassigned, position, n).amin(dim=-1)  # (batch,)
-        active = leader < n
-        if not bool(active.any()):
-            return root
-        # 2. Its unassigned neighbours (itself included, by the diagonal) join it.
-        joins = adjacency[rows, leader.clamp(max=n - 1)] & unassigned & active[:, None]
-        root = torch.where(joins, leader[:, None], root)
-
-
-def _leader_roots_sparse(
-    src: npt.NDArray[np.int64], dst: npt.NDArray[np.int64], n: int
-) -> npt.NDArray[np.int64]:
-    """:func:`_leader_roots` on a sparse neighbour graph of n nodes (edges both ways allowed).
-
-    Runs the same rounds in every connected component at once: a sample's leader is its
-    neighbour, hence in its component, so components do not interact. Rounds = the largest
-    number of leader groups in one component; each round is O(edges + n).
-    """
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
-    root = np.full(n, -1, dtype=np.int64)
-    keep = src != dst
-    src, dst = src[keep], dst[keep]
-    while True:
-        unassigned = np.flatnonzero(root < 0)  # ascending sample indices
-        if unassigned.size == 0:
-            return root
-        # 1. In each component the smallest unassigned sample is the next leader.
-        _, first = np.unique(component[unassigned], return_index=True)
-        leaders = unassigned[first]
-        root[leaders] = leaders
-        # 2. Unassigned neighbours of a new leader join it (one new leader per component).
-        is_leader = np.zeros(n, dtype=bool)
-        is_leader[leaders] = True
-        joins = is_leader[src] & (root[dst] < 0)
-        root[dst[joins]] = src[joins]
-        # 3. Edges between assigned samples can no longer matter.
-        live = (root[src] < 0) | (root[dst] < 0)
-        src, dst = src[live], dst[live]
-
-
 def _discretize_dense(acts: torch.Tensor, tol: float, rule: str) -> torch.Tensor:
-    """(batch, n_samples) codes from the full distance matrices; see :func:`discretize_batch`."""
+    """(batch, n_samples) codes from the full distance matrices, batched over the entries."""
     n, n_units = acts.shape[-2:]
     # Mean absolute difference per unit: the sprint's L1 distance divided by the number of units.
     distance = torch.cdist(acts, acts, p=1.0) / n_units  # (batch, n_samples, n_samples)
     adjacency = distance <= tol
     if rule == "leader":
-        return _rank_roots(_leader_roots(adjacency))
-    roots = _connected_roots(adjacency)
+        return rank_roots(leader_roots(adjacency))
+    roots = connected_roots(adjacency)
     if logger.isEnabledFor(logging.DEBUG):
         _log_chains(roots, (int(adjacency.sum()) - adjacency.shape[0] * n) // 2, tol)
-    return _rank_roots(roots)
+    return rank_roots(roots)
 
 
-def _discretize_sparse(acts: torch.Tensor, tol: float, rule: str) -> torch.Tensor:
-    """(1, n_samples) codes for one large sample set, in O(edges) memory.
+def _swept_pair_count(s: Sweep, src: torch.Tensor, dst: torch.Tensor) -> int:
+    """Neighbour pairs including duplicates: sum over edges of m_i m_j plus m (m - 1) / 2 per run.
 
-    Distances are computed in row blocks and only the neighbour pairs are kept; scipy finds
-    the connected components of that sparse graph. Same result as the dense path.
+    m is the number of identical rows a swept row stands for (its run's length).
     """
-    n, n_units = acts.shape
-    rows_per_block = max(1, _MAX_BLOCK // n)
-    sources, targets = [], []
-    for r0 in range(0, n, rows_per_block):
-        distance = torch.cdist(acts[r0 : r0 + rows_per_block], acts, p=1.0) / n_units
-        i, j = torch.nonzero(distance <= tol, as_tuple=True)
-        sources.append(to_numpy(i + r0))
-        targets.append(to_numpy(j))
-    src, dst = np.concatenate(sources), np.concatenate(targets)
+    runs = torch.zeros_like(s.run_start).scatter_add_(0, s.run_start, torch.ones_like(s.run_start))
+    multiplicity = torch.zeros_like(runs).scatter_(0, s.node, runs)  # by node
+    within_runs = int((runs * (runs - 1) // 2).sum())
+    return within_runs + int((multiplicity[src] * multiplicity[dst]).sum())
+
+
+def _discretize_swept(s: Sweep, shape: tuple[int, int], tol: float, rule: str) -> torch.Tensor:
+    """(batch, n_samples) codes from the sweep's neighbour pairs, all entries in one graph.
+
+    The graph's nodes are the samples of every entry (node ``b * n + i``); no edge joins two
+    entries, so one scipy call groups every entry at once (on the CPU: edges are few).
+    """
+    batch, n = shape
+    device = s.rows.device
+    src, dst = sweep_edges(s, tol)
+    dup_node = s.node[s.duplicate]
+    dup_rep = s.node[s.run_start[s.duplicate]]  # the first identical row, a smaller input index
+    src_np, dst_np = to_numpy(src), to_numpy(dst)
     if rule == "leader":
-        leader = torch.from_numpy(_leader_roots_sparse(src, dst, n))[None]
-        return _rank_roots(leader).to(acts.device)
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    roots = _first_occurrence_roots(torch.from_numpy(labels.astype(np.int64))[None])
+        # Swept rows first; a duplicate then joins its first identical row's group (it has the
+        # same distances to everything, and that row comes first in the scan).
+        root = torch.from_numpy(leader_roots_sparse(src_np, dst_np, batch * n)).to(device)
+        root[dup_node] = root[dup_rep]
+        offsets = (torch.arange(batch, device=device) * n)[:, None]
+        return rank_roots(root.reshape(batch, n) - offsets)
+    all_src = torch.cat([src, dup_node])
+    all_dst = torch.cat([dst, dup_rep])
+    labels = component_labels(to_numpy(all_src), to_numpy(all_dst), batch * n)
+    roots = first_occurrence_roots(torch.from_numpy(labels).to(device).reshape(batch, n))
     if logger.isEnabledFor(logging.DEBUG):
-        _log_chains(roots, (src.size - n) // 2, tol)
-    return _rank_roots(roots).to(acts.device)
+        _log_chains(roots, _swept_pair_count(s, src, dst), tol)
+    return rank_roots(roots)
+
+
+def _discretize_1d_chained(values: torch.Tensor, tol: float) -> torch.Tensor:
+    """(batch, n_samples) chained codes of one-unit activations by sorting; exact."""
+    roots = first_occurrence_roots(chain_labels_1d(values, tol))
+    if logger.isEnabledFor(logging.DEBUG):
+        _log_chains(roots, neighbour_pairs_1d(values, tol), tol)
+    return rank_roots(roots)
+
+
+def _discretize(acts: torch.Tensor, tol: float, rule: str) -> torch.Tensor:
+    """Pick the fastest exact path for (batch, n_samples, n_units) activations."""
+    batch, n, n_units = acts.shape
+    # 1. One unit, chained: the groups are runs between gaps > tol of the sorted values.
+    if n_units == 1 and rule == "chained":
+        return _discretize_1d_chained(acts[..., 0], tol)
+    # 2. Sort and sweep finds the candidate pairs; when they are most of all pairs, computing
+    #    all n² distances in dense batched blocks is faster.
+    s = sweep(acts, tol)
+    all_pairs = batch * n * (n - 1) // 2
+    if n * n <= _MAX_BLOCK and s.n_candidates >= _DENSE_CANDIDATE_FRACTION * all_pairs:
+        chunk = max(1, _MAX_BLOCK // (n * n))  # (chunk, n, n) blocks of about _MAX_BLOCK
+        blocks = [_discretize_dense(acts[i : i + chunk], tol, rule) for i in range(0, batch, chunk)]
+        return torch.cat(blocks)
+    return _discretize_swept(s, (batch, n), tol, rule)
 
 
 def discretize_batch(
@@ -259,11 +184,22 @@ def discretize_batch(
 ) -> npt.NDArray[Any]:
     """Discretize a batch of activation sets at once (e.g. one layer of every seed).
 
-    Each batch entry is discretized exactly as :func:`discretize` would; the work is batched
-    (pairwise distances by ``torch.cdist`` and vectorised connected components), not a Python
-    loop over the batch. Memory is O(batch n²) in blocks of about 4M entries; above 2048
-    samples each entry instead gets a row-blocked sparse neighbour graph (O(edges) memory,
-    components by ``scipy.sparse.csgraph``).
+    Each batch entry is discretized exactly as :func:`discretize` would; every path is batched
+    over the entries, never a Python loop over them:
+
+    * one unit, ``"chained"``: sort each entry; groups are the runs between gaps > ``tol``
+      (O(batch n log n));
+    * otherwise a sort-and-sweep (:mod:`~workbench.core.measures._neighbours`) finds the
+      candidate pairs, and the exact distances of those decide; one sparse graph holds every
+      entry, grouped by ``scipy.sparse.csgraph`` (chained) or in leader rounds run in every
+      component at once. O(batch n log n + candidates), memory O(batch n + edges);
+    * when the candidates are at least ``_DENSE_CANDIDATE_FRACTION`` of all pairs (most samples
+      nearly equal) and n² <= 4M: all distances by ``torch.cdist`` in (chunk, n, n) blocks of
+      about 4M entries, with vectorised components or leader rounds.
+
+    All paths give the same codes (tests compare them with each other and with brute force),
+    up to pairs whose distance is within rounding of ``tol``. On CUDA the sweep and the dense
+    path run on the device; the sparse grouping runs on the CPU and the codes come back.
 
     Args:
         acts: (batch, n_samples, n_units) activations, numpy or torch on any device; batch is
@@ -282,14 +218,7 @@ def discretize_batch(
     tol = _check_tol(tol)
     _check_rule(rule)
     t = as_float(acts, "acts", ndim=3, shape_doc="(batch, n_samples, n_units)")
-    batch, n, _ = t.shape
-    if n * n > _MAX_BLOCK:
-        # Too many samples for dense (n, n) matrices: one entry at a time, sparse graph.
-        return to_numpy(torch.cat([_discretize_sparse(t[b], tol, rule) for b in range(batch)]))
-    # Keep each (chunk, n, n) distance block near _MAX_BLOCK entries to bound memory.
-    chunk = max(1, _MAX_BLOCK // (n * n))
-    blocks = [_discretize_dense(t[i : i + chunk], tol, rule) for i in range(0, batch, chunk)]
-    return to_numpy(torch.cat(blocks))
+    return to_numpy(_discretize(t, tol, rule))
 
 
 def discretize(
