@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from workbench.core.lab import Lab, Step, View
 
-from . import steps
+from . import steps, steps_census
 from .config import FuzzyXorConfig
 
 __all__ = ["LAB", "FuzzyXorConfig"]
@@ -121,9 +121,8 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "profiles and counts the strategies, unconverged and unmatched networks "
             "included.",
             steps.strategies,
-            produces=("strategy/*", "summary.md", "matches.md"),
+            produces=("strategy/*", "matches.md"),
             views=(
-                View("text", "Summary", "summary.md"),
                 View("heatmap", "Strategy scores", "strategy/score", "construction", "seed"),
                 View(
                     "heatmap",
@@ -136,6 +135,51 @@ LAB: Lab[FuzzyXorConfig] = Lab(
                 View("text", "Neuron matches", "matches.md"),
             ),
         ),
+        Step(
+            "robustness",
+            "Computations and robustness",
+            "Groups the constructions into *computations* (two constructions are one computation "
+            "when their hidden layers span the same feature spaces up to affine maps, as "
+            "relu(x) = x + relu(−x) makes several one-layer constructions), counts units per "
+            "crease (redundancy), and reclassifies every network at every combination of "
+            "`relevance_sweep`, `affine_sweep` and `fit_sweep`, reporting each strategy's count "
+            "range and whether the census is stable. The verdict tests whether a second "
+            "computation holds at least `minority_share` of the classified networks at every "
+            "setting (exact binomial tests, Holm-corrected).",
+            steps_census.robustness,
+            produces=("computation/*", "redundancy/*", "robustness/*", "verdict/*"),
+            views=(
+                View(
+                    "heatmap",
+                    "Computation counts per threshold setting",
+                    "robustness/computation_counts",
+                    "computation",
+                    "setting",
+                ),
+                View(
+                    "heatmap",
+                    "Construction counts per threshold setting",
+                    "robustness/construction_counts",
+                    "construction",
+                    "setting",
+                ),
+                View("curve", "Units per crease", "redundancy/units_per_crease", "seed", "units"),
+                View("table", "Verdict", "verdict/"),
+            ),
+        ),
+        Step(
+            "summary",
+            "Summary",
+            "The census in words: strategies and computations, clusters, redundancy, how the "
+            "counts move with the thresholds, and the verdict with its reason.",
+            steps_census.summary,
+            produces=("summary.md",),
+            views=(View("text", "Summary", "summary.md"),),
+        ),
     ),
-    headline="strategy/distinct",
+    headline="summary/finding",
+    presets={
+        "quick": {"seeds": 24, "steps": 800, "grid": 21, "restarts": 8, "ascent_steps": 60},
+        "deep": {"widths": [8, 8], "steps": 4000},
+    },
 )

@@ -72,6 +72,60 @@ class FuzzyXorConfig:
         unit="grid std",
     )
     log_every: int = option(50, help="report the live loss every this many steps", ge=1)
+    relevance_sweep: tuple[float, ...] = option(
+        (0.005, 0.01, 0.02, 0.05),
+        help="robustness: relevance values to reclassify every network with",
+        unit="output units",
+        ge=0,
+        min_len=1,
+        max_len=16,
+    )
+    affine_sweep: tuple[float, ...] = option(
+        (0.95, 0.99, 0.999),
+        help="robustness: affine_threshold values to reclassify with",
+        gt=0,
+        le=1,
+        min_len=1,
+        max_len=16,
+    )
+    fit_sweep: tuple[float, ...] = option(
+        (0.8, 0.9, 0.95),
+        help="robustness: fit_threshold values to reclassify with",
+        ge=0,
+        le=1,
+        min_len=1,
+        max_len=16,
+    )
+    stable_fraction: float = option(
+        0.1,
+        help="a census is stable when no count moves by more than this share of the "
+        "converged networks across the threshold settings",
+        ge=0,
+        le=1,
+    )
+    crease_tol: float = option(
+        0.05,
+        help="two first-layer units share a crease when their normalised crease lines "
+        "(unit normal, offset) differ by at most this",
+        gt=0,
+        le=1,
+    )
+    minority_share: float = option(
+        0.05,
+        help="verdict: a second computation counts when it holds at least this share of the "
+        "networks that fit a construction",
+        gt=0,
+        lt=1,
+    )
+    min_classified: int = option(
+        10,
+        help="verdict: fewest networks fitting a construction for the claim to be testable",
+        unit="networks",
+        ge=1,
+    )
+    alpha: float = option(
+        0.05, help="family-wise error rate of the verdict's tests (Holm)", gt=0, lt=1
+    )
 
     def __post_init__(self) -> None:
         if self.batch_size > self.samples:

@@ -37,11 +37,8 @@ from .maximisation import (
 )
 from .neurons import ablation_effect, hidden_activations, neuron_names
 from .references import ReferenceNetwork, reference_networks
-from .report import (
-    matches_markdown,
-    references_markdown,
-    summary_markdown,
-)
+from .report import matches_markdown, references_markdown
+from .steps_census import layer_results
 from .strategies import (
     NONE,
     UNCONVERGED,
@@ -314,9 +311,13 @@ def match(ctx: RunContext) -> None:
             "match/matched/fraction": (
                 float((best_r2[used] >= MATCHED_R2).mean()) if n_used else float("nan")
             ),
+            **layer_results(model.sizes, inf, best_r2, converged, MATCHED_R2),
         }
     )
     ctx.state.update(
+        constant=matches.constant,
+        affine_span=affine,
+        ablation=effect,
         library=library,
         grid_acts=acts,
         matches=matches,
@@ -555,21 +556,20 @@ def strategies(ctx: RunContext) -> None:
             labels,
         ),
     )
-    ctx.write_text(
-        "summary.md",
-        summary_markdown(
-            n_seeds=model.n_seeds,
-            widths=cfg.widths,
-            steps=cfg.steps,
-            converged=n_converged,
-            counts=counts,
-            fit_threshold=cfg.fit_threshold,
-            too_deep=[net.name for net in refs if len(net.widths) > len(cfg.widths)],
-            cluster_sizes=[int(row.sum()) for row in cross],
-            cluster_strategies=[columns[int(row.argmax())] for row in cross],
-            cluster_functions=[
-                [library.names[i] for i in np.flatnonzero(p >= MATCHED_R2)] for p in cluster_profile
-            ],
-            cluster_agreement=agreement,
-        ),
+    # The summary is written by the last step, once the census has been swept.
+    ctx.state["summary_args"] = dict(
+        n_seeds=model.n_seeds,
+        widths=cfg.widths,
+        steps=cfg.steps,
+        converged=n_converged,
+        counts=counts,
+        fit_threshold=cfg.fit_threshold,
+        too_deep=[net.name for net in refs if len(net.widths) > len(cfg.widths)],
+        cluster_sizes=[int(row.sum()) for row in cross],
+        cluster_strategies=[columns[int(row.argmax())] for row in cross],
+        cluster_functions=[
+            [library.names[i] for i in np.flatnonzero(p >= MATCHED_R2)] for p in cluster_profile
+        ],
+        cluster_agreement=agreement,
     )
+    ctx.state.update(signatures=signatures, strategy_labels=labels)

@@ -57,6 +57,8 @@ __all__ = [
     "informative_neurons",
     "match_profiles",
     "score_strategies",
+    "scores_from_r2",
+    "signature_r2",
     "strategy_counts",
     "strategy_names",
 ]
@@ -189,20 +191,40 @@ def score_strategies(
             f"informative must be (seed={n_seeds}, n_units={n_units}), "
             f"got {tuple(informative.shape)}"
         )
+    return scores_from_r2(signature_r2(acts, signatures), signatures, informative)
+
+
+def signature_r2(acts: Tensor, signatures: Sequence[Signature]) -> list[FloatArray]:
+    """Affine-fit R² of every neuron against each construction's signature functions.
+
+    The expensive part of :func:`score_strategies`, independent of which neurons are
+    informative, so a threshold sweep computes it once.
+
+    Returns:
+        One (seed, n_units, n_sig) float64 array per construction.
+    """
+    return [affine_r2(acts, sig.values).cpu().numpy() for sig in signatures]
+
+
+def scores_from_r2(
+    r2s: Sequence[FloatArray], signatures: Sequence[Signature], informative: Tensor
+) -> StrategyScores:
+    """Coverage, purity and score from precomputed R² (see :func:`score_strategies`)."""
     mask = informative.cpu().numpy()
+    n_seeds = mask.shape[0]
     n_informative = mask.sum(axis=1)
     coverage = np.zeros((n_seeds, len(signatures)))
     purity = np.zeros((n_seeds, len(signatures)))
     assignments = []
-    for c, sig in enumerate(signatures):
-        r2 = affine_r2(acts, sig.values).cpu().numpy()  # (seed, n_units, n_sig)
-        r2 = np.where(mask[:, :, None], r2, 0.0)
+    for c, (sig, raw) in enumerate(zip(signatures, r2s, strict=True)):
+        r2 = np.where(mask[:, :, None], raw, 0.0)
         # Purity: each informative neuron's best signature function, averaged.
         best = r2.max(axis=2).sum(axis=1)
         purity[:, c] = np.divide(
             best, n_informative, out=np.zeros(n_seeds), where=n_informative > 0
         )
-        # Coverage: one Hungarian assignment per network (tiny problems, n_sig ≤ 6).
+        # Coverage: one Hungarian assignment per network (tiny problems, n_sig ≤ 6; SciPy
+        # has no batched LAP, and these take microseconds each).
         assigned = np.full((n_seeds, len(sig.labels)), -1, dtype=np.int64)
         for s in range(n_seeds):
             units, funcs = linear_sum_assignment(r2[s], maximize=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,15 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 def test_lab_is_registered_under_its_name() -> None:
     assert load_lab("fuzzy-xor") is LAB
-    assert [s.key for s in LAB.steps] == ["train", "references", "match", "maximise", "strategies"]
+    assert [s.key for s in LAB.steps] == [
+        "train",
+        "references",
+        "match",
+        "maximise",
+        "strategies",
+        "robustness",
+        "summary",
+    ]
     defaults = LAB.make_config()
     assert defaults.seeds == 100 and defaults.widths == (16,)
 
@@ -158,3 +167,29 @@ def test_trained_networks_are_read_consistently(project: Project) -> None:
     score = run.array("strategy/score")
     labels = run.array("strategy/label")
     assert np.all(score[labels >= 0].max(axis=1) >= config.fit_threshold)
+
+
+def test_tiny_run_with_few_nets_is_not_testable(tiny_run: Run) -> None:
+    """5 nets cannot reach min_classified = 10, so the verdict says so instead of guessing."""
+    results = tiny_run.results
+    assert results["verdict/verdict"] == "not testable"
+    assert str(results["summary/finding"]).startswith("not testable: ")
+    assert "## Verdict" in tiny_run.text("summary.md")
+    counts = tiny_run.array("robustness/computation_counts")
+    settings = len(LAB.make_config().relevance_sweep) * 3 * 3
+    assert counts.shape[0] == settings and counts.sum(axis=1).max() <= 5
+
+
+def test_two_hidden_layers_are_matched_layer_by_layer(tmp_path: Path) -> None:
+    from workbench.core.runs import init_project
+
+    project = init_project(tmp_path / "deep")
+    run = run_lab(LAB, LAB.make_config({**TINY, "widths": [4, 3]}), project, device="cpu")
+    assert run.status == "completed"
+    results = run.results
+    informative = results["match/neurons/informative"]
+    converged = run.array("train/converged").astype(bool)
+    per_layer = results["match/layer1/informative"] + results["match/layer2/informative"]
+    used = run.array("match/informative")[converged].sum()
+    assert per_layer == used <= informative
+    assert run.array("match/r2").shape[1] == 7  # 4 + 3 hidden neurons
