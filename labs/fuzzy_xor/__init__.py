@@ -120,7 +120,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "`fit_threshold`, or `none`. Clusters the converged networks by their match "
             "profiles and counts the strategies, unconverged and unmatched networks "
             "included.",
-            steps.strategies,
+            steps_census.strategies,
             produces=("strategy/*", "matches.md"),
             views=(
                 View("heatmap", "Strategy scores", "strategy/score", "construction", "seed"),

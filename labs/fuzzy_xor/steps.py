@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from workbench.core.ensemble import (
@@ -37,22 +38,10 @@ from .maximisation import (
 )
 from .neurons import ablation_effect, hidden_activations, neuron_names
 from .references import ReferenceNetwork, reference_networks
-from .report import matches_markdown, references_markdown
-from .steps_census import layer_results
-from .strategies import (
-    NONE,
-    UNCONVERGED,
-    classify_strategies,
-    cluster_profiles,
-    construction_signatures,
-    informative_neurons,
-    match_profiles,
-    score_strategies,
-    strategy_counts,
-    strategy_names,
-)
+from .report import references_markdown
+from .strategies import informative_neurons, match_profiles
 
-__all__ = ["match", "maximise", "reference_error", "references", "strategies", "train"]
+__all__ = ["layer_results", "match", "maximise", "reference_error", "references", "train"]
 
 #: Largest tolerated |reference − XOR| in float64, a few ulps of values in [0, 1].
 EXACT_TOL = 1e-12
@@ -446,130 +435,32 @@ def _agreement(
     )
 
 
-# --- step 5 ---------------------------------------------------------------------------------
+def layer_results(
+    sizes: tuple[int, ...],
+    informative: npt.NDArray[np.bool_],
+    best_r2: npt.NDArray[np.float64],
+    converged: npt.NDArray[np.bool_],
+    matched_r2: float,
+) -> dict[str, float | int]:
+    """Matching read layer by layer: informative neurons and match quality per hidden layer.
 
-
-def strategies(ctx: RunContext) -> None:
-    """Assign each network its closest construction, cluster the ensemble and count."""
-    cfg = _config(ctx)
-    model: EnsembleMLP = ctx.state["model"]
-    refs: tuple[ReferenceNetwork, ...] = ctx.state["references"]
-    converged: np.ndarray[Any, Any] = ctx.state["converged"]
-    acts: torch.Tensor = ctx.state["grid_acts"]
-    informative: torch.Tensor = ctx.state["informative"]
-    profiles: np.ndarray[Any, Any] = ctx.state["profiles"]
-    library = ctx.state["library"]
-    grid = _grid(ctx)
-
-    # 1. Score every network against every construction; label by the best.
-    signatures = construction_signatures(refs, grid)
-    scores = score_strategies(acts, informative, signatures)
-    codes = classify_strategies(scores, converged, threshold=cfg.fit_threshold)
-    labels = strategy_names(codes, scores.names)
-    counts = strategy_counts(codes, scores.names)
-    # 2. Cluster the converged networks by their match profiles.
-    clusters = cluster_profiles(profiles, converged, max_distance=cfg.cluster_distance)
-    n_clusters = int(clusters.max())
-    columns = [*scores.names, NONE]
-    cross = np.zeros((n_clusters, len(columns)), dtype=np.int64)
-    for cluster, label in zip(clusters, labels, strict=True):
-        if cluster > 0:
-            cross[cluster - 1, columns.index(label)] += 1
-    cluster_profile = (
-        np.stack([profiles[clusters == k].mean(axis=0) for k in range(1, n_clusters + 1)])
-        if n_clusters
-        else np.zeros((0, len(library)))
-    )
-
-    construction_axis = {"construction": list(scores.names)}
-    for name, array, text in (
-        ("score", scores.score, "harmonic mean of coverage and purity"),
-        ("coverage", scores.coverage, "mean R² of the best one-to-one assignment"),
-        ("purity", scores.purity, "mean best R² of the informative neurons"),
-    ):
-        ctx.save_array(
-            f"strategy/{name}",
-            array,
-            axes=("seed", "construction"),
-            labels=construction_axis,
-            description=text,
+    Args:
+        sizes: ``(d_in, *hidden, d_out)``.
+        informative: (seed, n_hidden) bool.
+        best_r2: (seed, n_hidden) best candidate R².
+        converged: (seed,) bool.
+        matched_r2: R² at which a neuron counts as matched.
+    """
+    out: dict[str, float | int] = {}
+    start = 0
+    for layer, width in enumerate(sizes[1:-1], 1):
+        cols = slice(start, start + width)
+        start += width
+        used = informative[:, cols] & converged[:, None]
+        r2 = best_r2[:, cols][used]
+        out[f"match/layer{layer}/informative"] = int(used.sum())
+        out[f"match/layer{layer}/mean_best_r2"] = float(r2.mean()) if r2.size else float("nan")
+        out[f"match/layer{layer}/matched_fraction"] = (
+            float((r2 >= matched_r2).mean()) if r2.size else float("nan")
         )
-    ctx.save_array(
-        "strategy/label",
-        codes,
-        axes=("seed",),
-        description="construction index, -1 none, -2 unconverged",
-    )
-    ctx.save_array("strategy/cluster", clusters, axes=("seed",), description="0: not converged")
-    ctx.save_array(
-        "strategy/cluster_by_strategy",
-        cross,
-        axes=("cluster", "strategy"),
-        labels={"cluster": [str(k) for k in range(1, n_clusters + 1)], "strategy": columns},
-        description="networks per profile cluster and strategy",
-    )
-    ctx.save_array(
-        "strategy/cluster_profile",
-        cluster_profile,
-        axes=("cluster", "candidate"),
-        labels={
-            "cluster": [str(k) for k in range(1, n_clusters + 1)],
-            "candidate": list(library.names),
-        },
-        description="mean match profile of each cluster",
-    )
-    n_converged = int(converged.sum())
-    n_clustered = int(cross.sum())
-    agreement = float(cross.max(axis=1).sum() / n_clustered) if n_clustered else float("nan")
-    best_scores = scores.score.max(axis=1)[converged]
-    results: dict[str, float | int | str] = {
-        f"strategy/{name}/count": count for name, count in counts.items()
-    }
-    results.update(
-        {
-            "strategy/distinct": sum(
-                1 for k, v in counts.items() if v > 0 and k not in (NONE, UNCONVERGED)
-            ),
-            "strategy/clusters": n_clusters,
-            "strategy/cluster_agreement": agreement,
-            "strategy/score/median": (
-                float(np.median(best_scores)) if best_scores.size else float("nan")
-            ),
-        }
-    )
-    if n_converged:
-        found = [k for k in counts if k != UNCONVERGED]
-        results["strategy/most_common"] = max(found, key=lambda k: counts[k])
-    ctx.set_results(results)
-
-    status = ctx.state["status"]
-    matches = ctx.state["matches"]
-    ctx.write_text(
-        "matches.md",
-        matches_markdown(
-            list(model.seeds),
-            neuron_names(model.sizes),
-            list(library.names),
-            matches.top_index.cpu().numpy(),
-            matches.top_r2.cpu().numpy(),
-            status,
-            labels,
-        ),
-    )
-    # The summary is written by the last step, once the census has been swept.
-    ctx.state["summary_args"] = dict(
-        n_seeds=model.n_seeds,
-        widths=cfg.widths,
-        steps=cfg.steps,
-        converged=n_converged,
-        counts=counts,
-        fit_threshold=cfg.fit_threshold,
-        too_deep=[net.name for net in refs if len(net.widths) > len(cfg.widths)],
-        cluster_sizes=[int(row.sum()) for row in cross],
-        cluster_strategies=[columns[int(row.argmax())] for row in cross],
-        cluster_functions=[
-            [library.names[i] for i in np.flatnonzero(p >= MATCHED_R2)] for p in cluster_profile
-        ],
-        cluster_agreement=agreement,
-    )
-    ctx.state.update(signatures=signatures, strategy_labels=labels)
+    return out

@@ -20,7 +20,7 @@ from workbench_labs.fuzzy_xor.matching import affine_span_r2, constant_neurons
 from workbench_labs.fuzzy_xor.neurons import ablation_effect, hidden_activations
 from workbench_labs.fuzzy_xor.redundancy import crease_census
 from workbench_labs.fuzzy_xor.references import permute_and_rescale_hidden, reference_networks
-from workbench_labs.fuzzy_xor.steps_census import layer_results
+from workbench_labs.fuzzy_xor.steps import layer_results
 from workbench_labs.fuzzy_xor.strategies import construction_signatures
 
 REFERENCES = reference_networks()
