@@ -8,7 +8,8 @@ Modules: ``discretization`` (activations to codes), ``discrete`` (entropy, MI, i
 their pairwise matrices), ``network_similarity`` (network similarity from layer codes), ``gaussian``
 (log-determinant entropy and MI with bias correction), ``streaming`` (covariance accumulators),
 ``resampling`` (permutation nulls, bootstrap and jackknife intervals), ``ksg`` (k-NN MI),
-``cka`` (linear CKA) and ``spectra`` (covariance spectra and dimensionality).
+``mine`` (neural Donsker–Varadhan MI), ``cka`` (linear CKA) and ``spectra`` (covariance spectra
+and dimensionality).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from workbench.core.measures.gaussian import (
     log_det_bias,
 )
 from workbench.core.measures.ksg import ksg_mutual_information
+from workbench.core.measures.mine import (
+    MineEstimate,
+    mine_mutual_information,
+    mine_mutual_information_batch,
+)
 from workbench.core.measures.network_similarity import (
     normalized_similarity,
     normalized_similarity_matrix,
@@ -66,6 +72,7 @@ __all__ = [
     "GROUPING_RULES",
     "GaussianEstimate",
     "Interval",
+    "MineEstimate",
     "PermutationTest",
     "PowerLawFit",
     "StreamingCovariance",
@@ -90,6 +97,8 @@ __all__ = [
     "ksg_mutual_information",
     "linear_cka",
     "log_det_bias",
+    "mine_mutual_information",
+    "mine_mutual_information_batch",
     "mutual_information",
     "mutual_information_matrix",
     "normalized_similarity",

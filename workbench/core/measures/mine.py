@@ -15,10 +15,10 @@ by an exponential moving average ``m ← (1 - τ) m + τ mean_batch(e^T)`` over 
 is what this module does (``ema_rate`` is τ; the paper uses a small τ, 0.01 here).
 
 **Many estimators as one batched model.** ``n_estimators`` statistics networks (and as many
-*null* networks, trained on a shuffled pairing whose true MI is 0) are the seeds of one
-:class:`~workbench.core.models.mlp.EnsembleMLP`: one step is one batched forward, one exact
-batched backward (no autograd) and one batched Adam update for all of them, like the seed
-ensembles. Several independent problems (``(problem, n, d)`` inputs) share that model too.
+*null* networks, trained on a shuffled pairing whose true MI is 0) are rows of one set of
+stacked weight tensors, like the seed ensembles: one step is one batched forward (``baddbmm``),
+one backward and one Adam update for all of them, never a Python loop over estimators.
+Several independent problems (``(problem, n, d)`` inputs) share that model too.
 
 **Estimate, interval, bias.** Each estimator has its own initialisation, its own minibatches
 and its own random train/held-out split of the samples; after training, its DV bound is
@@ -63,8 +63,6 @@ import torch
 from torch import Tensor
 
 from workbench.core.measures._arrays import Array, as_float, check_paired, resolve_device
-from workbench.core.models.mlp import EnsembleMLP, backward, forward_with_cache, init_mlp
-from workbench.core.optim import make_optimizer
 
 __all__ = ["MineEstimate", "mine_mutual_information", "mine_mutual_information_batch"]
 
@@ -201,7 +199,7 @@ def mine_mutual_information_batch(
     n_problems, n, d_x = tx.shape
     d_z = tz.shape[2]
     k = n_estimators
-    n_eval = max(2, int(round(eval_fraction * n)))
+    n_eval = max(2, round(eval_fraction * n))
     n_train = n - n_eval
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
@@ -222,9 +220,8 @@ def mine_mutual_information_batch(
     split = torch.rand(rows, n, generator=gen).argsort(dim=1).to(device)  # (rows, n)
     train_idx, eval_idx = split[:, :n_train], split[:, n_train:]
 
-    model = init_mlp((d_x + d_z, hidden, hidden, 1), [seed + i for i in range(rows)], "relu",
-                     device=device)  # fmt: skip
-    optimizer = make_optimizer("adam", model.params, lr)
+    net = _StatisticsNetworks(rows, d_x + d_z, hidden, gen, device)
+    optimizer = torch.optim.Adam(net.parameters, lr=lr)
     active = torch.ones(rows, dtype=torch.bool, device=device)
     log_ma = torch.zeros(rows, device=device)
     b = min(batch_size, n_train)
@@ -233,27 +230,27 @@ def mine_mutual_information_batch(
         pick = torch.randint(0, n_train, (rows, 2, b), generator=gen).to(device)
         i = train_idx.gather(1, pick[:, 0])  # (rows, b)
         j = train_idx.gather(1, pick[:, 1])
-        inputs = _pairs(xs, zs, i, torch.cat([i, j], dim=1), joint=b)  # (rows, 2b, d_x + d_z)
-        cache = forward_with_cache(model, inputs)
-        t = cache.output[:, :, 0]  # (rows, 2b)
+        t = net(_pairs(xs, zs, i, torch.cat([i, j], dim=1), joint=b))  # (rows, 2b)
         t_joint, t_marg = t[:, :b], t[:, b:]
-        # 5. Moving average of mean e^T in log space: ln m ← ln((1 - τ) m + τ mean e^T).
-        lme = torch.logsumexp(t_marg, dim=1) - math.log(b)  # ln mean e^T   (rows,)
-        if step == 0 or ema_rate == 1.0:
-            log_ma = lme
-        else:
-            log_ma = torch.logaddexp(log_ma + math.log1p(-ema_rate), lme + math.log(ema_rate))
-        # 6. Gradient of the loss -DV with the corrected denominator:
-        #    ∂/∂T_joint = -1/b,   ∂/∂T_marg,i = e^{T_i} / (b m).
-        grad = torch.empty_like(t)
-        grad[:, :b] = -1.0 / b
-        grad[:, b:] = torch.exp(t_marg - log_ma[:, None]) / b
-        finite = torch.isfinite(grad).all(dim=1) & torch.isfinite(lme)
-        active &= finite
-        grad = torch.where(active[:, None], grad, torch.zeros_like(grad))
-        optimizer.step(backward(model, cache, grad[:, :, None]), active)
+        with torch.no_grad():
+            # 5. Moving average of mean e^T in log space: ln m ← ln((1 - τ) m + τ mean e^T).
+            lme = torch.logsumexp(t_marg, dim=1) - math.log(b)  # ln mean e^T   (rows,)
+            if step == 0 or ema_rate == 1.0:
+                log_ma = lme
+            else:
+                log_ma = torch.logaddexp(log_ma + math.log1p(-ema_rate), lme + math.log(ema_rate))
+            active &= torch.isfinite(lme) & torch.isfinite(t_joint).all(dim=1)
+        # 6. A surrogate loss whose gradient is the corrected gradient of -DV:
+        #    ∂/∂T_joint = -1/b,   ∂/∂T_marg,i = e^{T_i} / (b m)   with m the moving average.
+        #    Rows never mix, so summing over rows trains each estimator on its own loss.
+        weight = torch.exp(t_marg - log_ma[:, None]).detach()
+        per_row = -t_joint.mean(dim=1) + (weight * t_marg).mean(dim=1)
+        loss = torch.where(active, per_row, torch.zeros_like(per_row)).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
     with torch.no_grad():
-        bits = _held_out_bound(model, xs, zs, eval_idx, eval_shuffles, gen) / LN2  # (rows,)
+        bits = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen) / LN2  # (rows,)
     bits = torch.where(active & torch.isfinite(bits), bits, torch.nan)
     values = bits.reshape(n_problems, 2, k).to("cpu", torch.float64).numpy()
     return [_summary(values[p, 0], values[p, 1], level, n_train, n_eval, steps)
@@ -272,17 +269,44 @@ def _pairs(xs: Tensor, zs: Tensor, i: Tensor, iz: Tensor, joint: int) -> Tensor:
     return torch.cat([gx, gz], dim=2)
 
 
+class _StatisticsNetworks:
+    """``rows`` statistics networks T(x, z) = w₃ᵀ relu(W₂ relu(W₁ [x; z] + b₁) + b₂) + b₃.
+
+    One set of stacked weight tensors (``W₁: (rows, d_in, hidden)`` ...) evaluated by batched
+    matrix products, so every estimator trains in the same few kernels. Initialisation is
+    ``nn.Linear``'s U(-1/√fan_in, 1/√fan_in), drawn from the caller's generator. Adam on the
+    stacked tensors is exactly one Adam per estimator: its update is elementwise.
+    """
+
+    def __init__(
+        self, rows: int, d_in: int, hidden: int, gen: torch.Generator, device: torch.device
+    ) -> None:
+        self.parameters: list[Tensor] = []
+        for fan_in, fan_out in ((d_in, hidden), (hidden, hidden), (hidden, 1)):
+            bound = fan_in**-0.5
+            for shape in ((rows, fan_in, fan_out), (rows, 1, fan_out)):
+                p = (torch.rand(shape, generator=gen) * 2.0 - 1.0) * bound
+                self.parameters.append(p.to(device).requires_grad_())
+
+    def __call__(self, pairs: Tensor) -> Tensor:
+        """``pairs: (rows, batch, d_in)`` → T ``(rows, batch)``."""
+        w1, b1, w2, b2, w3, b3 = self.parameters
+        h = torch.relu(torch.baddbmm(b1, pairs, w1))  # (rows, batch, hidden)
+        h = torch.relu(torch.baddbmm(b2, h, w2))  # (rows, batch, hidden)
+        return torch.baddbmm(b3, h, w3)[:, :, 0]  # (rows, batch)
+
+
 def _held_out_bound(
-    model: EnsembleMLP, xs: Tensor, zs: Tensor, eval_idx: Tensor, shuffles: int,
+    model: _StatisticsNetworks, xs: Tensor, zs: Tensor, eval_idx: Tensor, shuffles: int,
     gen: torch.Generator,
 ) -> Tensor:  # fmt: skip
     """DV bound in nats on each row's held-out samples: mean T(joint) - ln mean e^{T(marginal)}."""
     rows, m = eval_idx.shape
-    t_joint = model(_pairs(xs, zs, eval_idx, eval_idx, joint=m))[:, :, 0]  # (rows, m)
+    t_joint = model(_pairs(xs, zs, eval_idx, eval_idx, joint=m))  # (rows, m)
     # Marginal pairs: the held-out x's with their z's re-paired by `shuffles` random permutations.
     order = torch.rand(rows, shuffles, m, generator=gen).argsort(dim=2).to(eval_idx.device)
     iz = eval_idx.gather(1, order.reshape(rows, -1))
-    t_marg = model(_pairs(xs, zs, eval_idx, iz, joint=m))[:, :, 0]  # (rows, shuffles·m)
+    t_marg = model(_pairs(xs, zs, eval_idx, iz, joint=m))  # (rows, shuffles·m)
     return t_joint.mean(dim=1) - (torch.logsumexp(t_marg, dim=1) - math.log(t_marg.shape[1]))
 
 
