@@ -194,9 +194,9 @@ def weight_matching(
         # a permuted copy (whose units differ), where coordinate descent from the identity can
         # stop at a local optimum that swaps two pairs of units in adjacent layers at once.
         for li in range(n_hidden):
-            cost = weight_matching_costs(wa, ba, wb, bb, perms, li, outgoing=False)
+            first = weight_matching_costs(wa, ba, wb, bb, perms, li, outgoing=False)
             perms[li] = torch.as_tensor(
-                solve_assignments(cost.cpu().numpy()), device=model_a.device
+                solve_assignments(first.cpu().numpy()), device=model_a.device
             )
     elif init != "identity":
         raise ValueError(f"init must be 'forward' or 'identity'; got {init!r}")
@@ -216,7 +216,7 @@ def weight_matching(
             cost = weight_matching_costs(sa, sba, sb, sbb, sub, int(layer)).cpu().numpy()
             # 2. One exact LAP per pair; keep the new assignment only if it is strictly better.
             new = solve_assignments(cost)
-            current = sub[layer].cpu().numpy()
+            current = sub[layer].cpu().numpy().copy()
             gain_new = np.take_along_axis(cost, new[:, :, None], 2).sum(axis=(1, 2))
             gain_old = np.take_along_axis(cost, current[:, :, None], 2).sum(axis=(1, 2))
             scale = np.abs(cost).max(axis=(1, 2)) * cost.shape[1] + 1e-300
