@@ -41,11 +41,39 @@ def test_round_trip_into_another_project(exported, tmp_path: Path) -> None:  # t
 def test_import_never_overwrites(exported) -> None:  # type: ignore[no-untyped-def]
     project, archive, run_id = exported
     before = project.run(run_id).results
-    again = import_run(project, archive)
+    again = import_run(project, archive, as_new=True)
     assert again.id != run_id
     assert again.info["original_id"] == run_id
     assert project.run(run_id).results == before
     assert len(project.runs()) == 2
+
+
+def test_importing_the_same_archive_twice_is_refused(exported, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Issue 14: a second import silently made a second copy under a new id.
+    project, archive, run_id = exported
+    with pytest.raises(ArchiveError, match=f"already in this project as run {run_id}.*--as-new"):
+        import_run(project, archive)  # the exported run itself is here
+    other = init_project(tmp_path / "other")
+    first = import_run(other, archive)
+    with pytest.raises(ArchiveError, match=f"as run {first.id}"):
+        import_run(other, archive)  # found by the manifest checksum it recorded
+    assert len(other.runs()) == 1
+    assert import_run(other, archive, as_new=True).id != first.id
+
+
+def test_export_refuses_to_overwrite_or_to_create_folders(exported, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project, archive, run_id = exported
+    run = project.run(run_id)
+    before = archive.read_bytes()
+    with pytest.raises(ArchiveError, match=r"already exists.*--force"):
+        export_run(run, archive)
+    assert archive.read_bytes() == before
+    assert export_run(run, archive, force=True) == archive
+    missing = tmp_path / "no_such_dir" / "x.tar.gz"
+    with pytest.raises(ArchiveError, match=r"does not exist.*--parents"):
+        export_run(run, missing)
+    assert not missing.parent.exists()
+    assert export_run(run, missing, make_dirs=True).is_file()
 
 
 def test_imported_running_run_becomes_interrupted(project: Project, tmp_path: Path) -> None:

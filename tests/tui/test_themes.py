@@ -8,6 +8,7 @@ from workbench.core.atomic import read_toml
 from workbench.core.locations import settings_file, user_themes_dir
 from workbench.render.colors import parse_hex
 from workbench.tui.themes import (
+    SettingsError,
     ThemeError,
     discover_themes,
     load_theme_text,
@@ -77,10 +78,13 @@ def test_theme_choice_is_saved_keeping_other_settings() -> None:
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_a_malformed_settings_file_reads_as_no_choice() -> None:
+def test_a_malformed_settings_file_is_reported_and_never_overwritten() -> None:
+    # Issue 14: a malformed settings.toml was ignored silently and later overwritten.
     path = settings_file()
     path.parent.mkdir(parents=True)
     path.write_text("theme = = =")
-    assert saved_theme() is None
-    save_theme("dark")
-    assert saved_theme() == "dark"
+    with pytest.raises(SettingsError, match=r"settings\.toml cannot be read"):
+        saved_theme()
+    with pytest.raises(SettingsError, match="kept as it is"):
+        save_theme("dark")
+    assert path.read_text() == "theme = = ="

@@ -11,6 +11,14 @@ list. It extracts into a hidden staging folder inside the project's ``runs/``
 and renames that into place only when everything checked out, so a refused
 import writes nothing outside its target and leaves no partial run. A run id
 that already exists gets a new id: import never overwrites.
+
+Importing the same archive twice is refused: a run that came from an archive
+records the sha256 of its manifest (``[run].import_manifest_sha256``), and a run
+with the archive's id whose files match the manifest is the same run. With
+``as_new=True`` the copy is imported anyway, under a new id.
+
+Export never overwrites a file unless asked (``force``) and never creates
+folders unless asked (``make_dirs``): a typo in ``-o`` must not go unnoticed.
 """
 
 from __future__ import annotations
@@ -54,15 +62,33 @@ class ImportLimits:
     max_total_bytes: int = 16 * 1024**3
 
 
-def export_run(run: Run, out: Path | None = None) -> Path:
+def export_run(
+    run: Run, out: Path | None = None, *, force: bool = False, make_dirs: bool = False
+) -> Path:
     """Write ``run`` as a ``.tar.gz`` with a sha256 manifest; return the archive path.
 
     Args:
         run: The run to export (any status; a live run is exported as it is now).
         out: Archive path; defaults to ``<run-id>.tar.gz`` in the working directory.
+        force: Replace an existing file at ``out``.
+        make_dirs: Create ``out``'s missing parent folders.
+
+    Raises:
+        ArchiveError: if ``out`` exists (without ``force``), is a folder, or its folder
+            does not exist (without ``make_dirs``).
     """
     run.document()  # refuse to export a folder that is not a readable run
     out = Path(out) if out is not None else Path.cwd() / f"{run.id}.tar.gz"
+    if out.is_dir():
+        raise ArchiveError(f"{out} is a folder; give a file name such as {out / run.id}.tar.gz")
+    if out.exists() and not force:
+        raise ArchiveError(f"{out} already exists; choose another name, or --force replaces it")
+    if not out.parent.is_dir():
+        if not make_dirs:
+            raise ArchiveError(
+                f"folder {out.parent} does not exist; create it first, or --parents creates it"
+            )
+        out.parent.mkdir(parents=True, exist_ok=True)
     files = list(iter_run_files(run.path))
     digests: dict[str, dict[str, Any]] = {}
     for rel in files:
@@ -90,12 +116,25 @@ def export_run(run: Run, out: Path | None = None) -> Path:
     return out
 
 
-def import_run(project: Project, archive: Path, limits: ImportLimits | None = None) -> Run:
+def import_run(
+    project: Project,
+    archive: Path,
+    limits: ImportLimits | None = None,
+    *,
+    as_new: bool = False,
+) -> Run:
     """Import an exported run into ``project``; return the new run.
 
+    Args:
+        project: Where the run goes.
+        archive: A ``.tar.gz`` made by :func:`export_run`.
+        limits: Caps on files and sizes.
+        as_new: Import even when the project already holds this run (under a new id).
+
     Raises:
-        ArchiveError: if the archive is unreadable, unsafe, or does not match its
-            manifest. Nothing is left behind in that case.
+        ArchiveError: if the archive is unreadable, unsafe, does not match its
+            manifest, or is already in the project (without ``as_new``). Nothing is
+            left behind in that case.
     """
     limits = limits or ImportLimits()
     archive = Path(archive)
@@ -105,8 +144,15 @@ def import_run(project: Project, archive: Path, limits: ImportLimits | None = No
     staging = project.runs_dir / f".import-{secrets.token_hex(6)}"
     staging.mkdir()
     try:
-        run_id = _extract_checked(archive, staging, limits)
-        return _place(project, staging, run_id)
+        run_id, manifest_sha, files = _extract_checked(archive, staging, limits)
+        if not as_new:
+            same = _already_imported(project, run_id, manifest_sha, files)
+            if same is not None:
+                raise ArchiveError(
+                    f"{archive} is already in this project as run {same} (same run id and "
+                    "checksums); --as-new imports another copy under a new id"
+                )
+        return _place(project, staging, run_id, manifest_sha)
     except ArchiveError:
         raise
     except (tarfile.TarError, OSError, EOFError, ValueError) as err:
@@ -118,9 +164,16 @@ def import_run(project: Project, archive: Path, limits: ImportLimits | None = No
 # --- internals ----------------------------------------------------------------------------
 
 
-def _extract_checked(archive: Path, staging: Path, limits: ImportLimits) -> str:
-    """Stream members into ``staging``, checking each; return the archived run id."""
+def _extract_checked(
+    archive: Path, staging: Path, limits: ImportLimits
+) -> tuple[str, str, dict[str, Any]]:
+    """Stream members into ``staging``, checking each.
+
+    Returns:
+        The archived run id, the sha256 of the manifest, and its ``files`` table.
+    """
     manifest: dict[str, Any] | None = None
+    manifest_sha = ""
     run_id = ""
     seen: dict[str, str] = {}
     total = 0
@@ -153,7 +206,9 @@ def _extract_checked(archive: Path, staging: Path, limits: ImportLimits) -> str:
             if name == MANIFEST:
                 if manifest is not None:
                     raise ArchiveError("archive has two manifests")
-                manifest = _parse_manifest(src.read(1024**2 + 1))
+                data = src.read(1024**2 + 1)
+                manifest = _parse_manifest(data)
+                manifest_sha = hashlib.sha256(data).hexdigest()
                 run_id = str(manifest["run_id"])
                 continue
             if manifest is None:
@@ -183,7 +238,7 @@ def _extract_checked(archive: Path, staging: Path, limits: ImportLimits) -> str:
             raise ArchiveError(f"file {rel!r} fails its sha256 check: the archive is corrupt")
     if RUN_FILE not in seen:
         raise ArchiveError(f"archive has no {RUN_FILE}")
-    return run_id
+    return run_id, manifest_sha, expected
 
 
 def _check_member_name(name: str) -> None:
@@ -231,7 +286,37 @@ def _copy_limited(src: IO[bytes], dest: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def _place(project: Project, staging: Path, run_id: str) -> Run:
+def _already_imported(
+    project: Project, run_id: str, manifest_sha: str, files: dict[str, Any]
+) -> str | None:
+    """The id of a run in ``project`` that is this archive's run, if there is one.
+
+    Either a run imported from an archive with the same manifest sha256, or the
+    run with the archive's id whose files (other than ``run.toml``, which an import
+    rewrites) have the manifest's sizes and sha256 sums.
+    """
+    for run in project.runs():
+        try:
+            info = run.info
+        except Exception:  # an unreadable folder is not a match
+            continue
+        if info.get("import_manifest_sha256") == manifest_sha:
+            return run.id
+    candidate = project.runs_dir / run_id
+    if not (candidate / RUN_FILE).is_file():
+        return None
+    for rel, entry in files.items():
+        if rel == RUN_FILE:
+            continue
+        path = candidate / rel
+        if not path.is_file() or path.stat().st_size != entry.get("size"):
+            return None
+        if _sha256_file(path)[0] != entry["sha256"]:
+            return None
+    return run_id
+
+
+def _place(project: Project, staging: Path, run_id: str, manifest_sha: str = "") -> Run:
     """Move the checked staging folder to ``runs/<id>``, choosing a new id on collision."""
     doc = read_toml(staging / RUN_FILE)
     run_table = doc.get("run")
@@ -247,6 +332,8 @@ def _place(project: Project, staging: Path, run_id: str) -> Run:
     if run_table.get("status") == "running":
         # The process that wrote it is on another machine or gone: it cannot resume here.
         changed["status"] = "interrupted"
+    if manifest_sha:
+        changed["import_manifest_sha256"] = manifest_sha
     if changed or final_id != run_table.get("id"):
         run_table.update(changed)
         run_table.setdefault("original_id", run_id)

@@ -21,20 +21,34 @@ from textual.app import App
 from workbench.core.archive import export_run, import_run
 from workbench.core.errors import WorkbenchError
 from workbench.core.lab import Lab
+from workbench.core.locations import data_dir
 from workbench.core.registry import available_labs, load_lab
-from workbench.core.runs import Project, Run, open_project
+from workbench.core.runs import Project, Run, open_project, remove_run, set_run_notes
 from workbench.tui.launch import Launch, start_run
-from workbench.tui.messages import LabLoaded, RunsChanged, TaskFailed, TaskFinished
+from workbench.tui.messages import LabChoices, LabLoaded, RunsChanged, TaskFailed, TaskFinished
 from workbench.tui.screens.compare import CompareScreen
-from workbench.tui.screens.dialogs import ChoiceScreen, PathPrompt
+from workbench.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, PathPrompt
 from workbench.tui.screens.home import HomeScreen
 from workbench.tui.screens.live import LiveScreen
 from workbench.tui.screens.run_detail import RunDetailScreen
 from workbench.tui.screens.stepper import LabStepperScreen
 
-__all__ = ["WorkbenchActions"]
+__all__ = ["WorkbenchActions", "is_sample_project"]
 
 log = logging.getLogger("workbench.tui")
+
+
+def is_sample_project(project: Project) -> bool:
+    """Whether ``project`` is the sample project (the user's copy or the shipped one)."""
+    candidates = [data_dir() / "sample-project"]
+    try:
+        from workbench.core.samples import sample_project_source
+
+        candidates.append(sample_project_source())
+    except (ImportError, WorkbenchError):
+        pass
+    here = project.path.resolve()
+    return any(here == c.resolve() for c in candidates)
 
 
 class WorkbenchActions(App[None]):
@@ -47,6 +61,8 @@ class WorkbenchActions(App[None]):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
+        #: The user's own project: where new runs go while the sample project is open.
+        self.home_project = project
         self.launches: list[Launch] = []
         self.internal_errors: list[BaseException] = []
         self._labs: dict[str, Lab[Any]] = {}
@@ -87,12 +103,27 @@ class WorkbenchActions(App[None]):
     def set_project(self, project: Project) -> None:
         """Make ``project`` current and go back to its home."""
         self.project = project
+        if not is_sample_project(project):
+            self.home_project = project
         while len(self.screen_stack) > 2:
             self.pop_screen()
         if isinstance(self.screen, HomeScreen):
             self.screen.show_project()
             self.screen.action_refresh()
-        self.notify(f"project {project.name} · {project.path}", title="Project opened")
+        note = ""
+        if is_sample_project(project):
+            note = " (read-only: new runs go to your project)"
+        self.notify(f"project {project.name} · {project.path}{note}", title="Project opened")
+
+    @property
+    def run_project(self) -> Project:
+        """Where a new run goes: the current project, unless it is the sample project,
+        which stays as shipped; then the user's own project."""
+        if not is_sample_project(self.project):
+            return self.project
+        if is_sample_project(self.home_project):
+            return open_project(None)
+        return self.home_project
 
     def open_sample_project(self) -> None:
         """Copy the sample project to the user data folder (first time) and open it."""
@@ -135,13 +166,30 @@ class WorkbenchActions(App[None]):
         if not labs:
             self.notify("no labs are installed", severity="warning")
             return
-        choices = [(name, name) for name in labs]
+        self.run_worker(self._lab_choices, thread=True, group="lab-list", exit_on_error=False)
+
+    def _lab_choices(self) -> None:
+        """Each lab with its one-line title (importing them: a worker's job)."""
+        choices = []
+        for name in available_labs():
+            try:
+                title = self.cached_lab(name).title
+            except Exception as err:  # a broken lab is listed with why, not hidden
+                title = f"cannot be loaded: {type(err).__name__}"
+            choices.append((name, f"{name} — {title}"))
+        self.post_message(LabChoices(choices))
+
+    def on_lab_choices(self, message: LabChoices) -> None:
+        """Ask which lab to run."""
 
         def chosen(name: str | None) -> None:
             if name:
                 self.open_lab(name)
 
-        self.push_screen(ChoiceScreen("New run: choose a lab", choices), chosen)
+        where = ""
+        if is_sample_project(self.project):
+            where = f" (the run goes to project {self.run_project.name}; the sample stays as it is)"
+        self.push_screen(ChoiceScreen(f"New run: choose a lab{where}", message.choices), chosen)
 
     def open_lab(self, name: str, run: Run | None = None) -> None:
         """Import a lab in the background, then open its stepper."""
@@ -194,9 +242,22 @@ class WorkbenchActions(App[None]):
         if len(runs) >= 2:
             self.push_screen(CompareScreen(runs))
 
-    def start_run(self, lab: str, config: dict[str, Any], device: str | None = None) -> Launch:
-        """Start a run process (see :mod:`workbench.tui.launch`); the caller follows it."""
-        launch = start_run(self.project, lab, config, device=device or self.project.device)
+    def start_run(
+        self,
+        lab: str,
+        config: dict[str, Any],
+        device: str | None = None,
+        *,
+        preset: str | None = None,
+    ) -> Launch:
+        """Start a run process (see :mod:`workbench.tui.launch`); the caller follows it.
+
+        The run goes to :attr:`run_project` (never into the sample project).
+        """
+        project = self.run_project
+        launch = start_run(project, lab, config, device=device or project.device, preset=preset)
+        if project.path != self.project.path:
+            self.notify(f"the run goes to project {project.name} · {project.path}", timeout=6)
         self.launches.append(launch)
         return launch
 
@@ -206,6 +267,47 @@ class WorkbenchActions(App[None]):
             if launch.poll() is not None:
                 launch.cleanup()
                 self.launches.remove(launch)
+
+    def save_notes(
+        self, run: Run, *, note: str | None = None, tags: list[str] | None = None
+    ) -> bool:
+        """Store a run's note or tags in its ``run.toml``; ``False`` (and a notification)
+        when that is not possible (a running run, a bad tag, the sample project)."""
+        if is_sample_project(self.project):
+            self.notify("the sample project is read-only", severity="warning")
+            return False
+        try:
+            set_run_notes(run, note=note, tags=tags)
+        except (WorkbenchError, OSError) as err:
+            self.report(err, "Not saved")
+            return False
+        self.post_message(RunsChanged())
+        return True
+
+    def remove_run(self, run_id: str) -> None:
+        """Delete a run folder, after asking."""
+        run = self.find_run(run_id)
+        if run is None:
+            return
+        if is_sample_project(self.project):
+            self.notify("the sample project is read-only", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                remove_run(run)
+            except (WorkbenchError, OSError) as err:
+                self.report(err, "Not removed")
+                return
+            self.notify(f"removed run {run.id}", timeout=4)
+            self.post_message(RunsChanged())
+
+        self.push_screen(
+            ConfirmScreen(f"Delete run {run.id} and all its files? This cannot be undone."),
+            answer,
+        )
 
     def export_run(self, run_id: str) -> None:
         """Ask where to write the archive, then export in the background."""

@@ -19,12 +19,13 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.screen import Screen
-from textual.theme import Theme
+from textual.theme import Theme, ThemeProvider
 
 from workbench.core.locations import data_dir
 from workbench.core.runs import Project
@@ -32,11 +33,28 @@ from workbench.render.plots import PlotPalette
 from workbench.tui.actions import WorkbenchActions
 from workbench.tui.screens.help import HelpScreen, keys_table
 from workbench.tui.screens.home import HomeScreen
-from workbench.tui.themes import DEFAULT_THEME, ThemeSpec, discover_themes, save_theme, saved_theme
+from workbench.tui.themes import (
+    DEFAULT_THEME,
+    SettingsError,
+    ThemeSpec,
+    discover_themes,
+    save_theme,
+    saved_theme,
+)
 
 __all__ = ["WorkbenchApp", "run_app"]
 
 log = logging.getLogger("workbench.tui")
+
+
+class WorkbenchThemes(ThemeProvider):
+    """The theme picker lists workbench's themes (shipped and the user's), not Textual's."""
+
+    @property
+    def commands(self) -> list[tuple[str, Any]]:
+        app = cast("WorkbenchApp", self.app)
+        own = set(app.theme_specs)
+        return [(name, cmd) for name, cmd in super().commands if name in own or not own]
 
 
 class WorkbenchApp(WorkbenchActions):
@@ -87,10 +105,21 @@ class WorkbenchApp(WorkbenchActions):
         self._register_themes()
         if self.theme in self.theme_specs:
             self._use_theme_colours(self.theme)
-        super().action_change_theme()
+        self.search_themes()
+
+    def search_themes(self) -> None:
+        """The theme picker, with workbench's own themes only."""
+        self.push_screen(
+            CommandPalette(providers=[WorkbenchThemes], placeholder="Search for themes…")
+        )
 
     def _apply_start_theme(self) -> None:
-        wanted = self.requested_theme or saved_theme() or DEFAULT_THEME
+        try:
+            saved = saved_theme()
+        except SettingsError as err:
+            saved = None
+            self.notify(str(err), title="Settings not read", severity="warning", timeout=10)
+        wanted = self.requested_theme or saved or DEFAULT_THEME
         if wanted not in self.available_themes:
             self.notify(
                 f"theme {wanted!r} is not known; using {DEFAULT_THEME!r}. "
@@ -113,6 +142,8 @@ class WorkbenchApp(WorkbenchActions):
         self._use_theme_colours(theme.name)
         try:
             save_theme(theme.name)
+        except SettingsError as err:
+            self.notify(f"the theme choice was not saved: {err}", severity="warning", timeout=10)
         except OSError as err:
             self.notify(f"could not save the theme choice: {err}", severity="warning")
 
@@ -149,32 +180,58 @@ class WorkbenchApp(WorkbenchActions):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every key-bound action of the current screen, then the app's own commands."""
         seen: set[str] = set()
+        titles: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
             if not binding.description or binding.action in seen or not active.enabled:
                 continue
-            if binding.action in ("command_palette", "quit"):
+            if binding.action in ("command_palette", "quit", "app.quit"):
                 continue
+            if binding.description in titles:
+                continue
+            if _textual_binding(active.node, binding.action):
+                continue  # Textual's own cursor keys (Bottom, Cursor down...): not commands
             seen.add(binding.action)
+            titles.add(binding.description)
             key = binding.key_display or binding.key.split(",")[0]
             yield SystemCommand(
                 binding.description,
                 f"{binding.tooltip or binding.description} (key: {key})",
                 partial(self._run_bound_action, active.node, binding.action),
             )
+        own = [
+            ("sample", "Open sample project", "Open the project of small completed runs"),
+            ("new_run", "New run", "Pick a lab, configure it and run it"),
+            ("import_run", "Import run", "Import a run archive (.tar.gz) into this project"),
+        ]
+        actions = {
+            "sample": self.open_sample_project,
+            "new_run": self.choose_lab,
+            "import_run": self.import_run,
+        }
+        for action, title, help_text in own:
+            if action not in seen:
+                yield SystemCommand(title, help_text, actions[action])
         yield SystemCommand(
-            "Open sample project",
-            "Open the project of small completed runs",
-            self.open_sample_project,
+            "Theme", "Change the theme (workbench's themes)", self.action_change_theme
         )
-        yield SystemCommand("New run", "Pick a lab, configure it and run it", self.choose_lab)
-        yield SystemCommand(
-            "Import run", "Import a run archive (.tar.gz) into this project", self.import_run
-        )
-        yield from super().get_system_commands(screen)
+        yield SystemCommand("Quit", "Quit the workbench", self.action_quit)
 
     async def _run_bound_action(self, node: Any, action: str) -> None:
         await self.run_action(action, node)
+
+
+def _textual_binding(node: Any, action: str) -> bool:
+    """Whether ``action`` is bound by one of Textual's own classes in ``node``'s ancestry
+    (cursor keys, scrolling), rather than by workbench code."""
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("textual."):
+            continue
+        for item in cls.__dict__.get("BINDINGS", ()):
+            bound = item.action if isinstance(item, Binding) else item[1]
+            if bound == action:
+                return True
+    return False
 
 
 def run_app(project: Project, theme: str | None) -> None:

@@ -56,6 +56,7 @@ class Launch:
         config_file: The temporary config file (removed once the run folder exists).
         stderr_file: Where the child's error output goes.
         started: ``time.monotonic()`` at launch.
+        project: The project the run goes into.
         run: The run folder, once found.
     """
 
@@ -64,6 +65,7 @@ class Launch:
     config_file: Path
     stderr_file: Path
     started: float
+    project: Project
     run: Run | None = None
     _stderr: IO[bytes] | None = field(default=None, repr=False)
 
@@ -101,6 +103,7 @@ def start_run(
     *,
     device: str = "auto",
     python: str | None = None,
+    preset: str | None = None,
 ) -> Launch:
     """Start a run of ``lab`` with ``config`` in a new process; return at once.
 
@@ -110,6 +113,8 @@ def start_run(
         config: Plain config values (``workbench.core.config.config_to_dict``).
         device: ``auto``, ``cpu`` or ``cuda``.
         python: Interpreter to use (default: this one).
+        preset: The lab preset the config came from, recorded in ``[run].preset``
+            (``config`` is complete either way, so it decides every value).
 
     Raises:
         LaunchError: if the process cannot be started.
@@ -134,6 +139,8 @@ def start_run(
         device,
         "--quiet",
     ]
+    if preset:
+        argv += ["--preset", preset]
     try:
         process = subprocess.Popen(
             argv,
@@ -148,7 +155,9 @@ def start_run(
         with contextlib.suppress(OSError):
             config_file.unlink()
         raise LaunchError(f"could not start `{' '.join(argv[:5])} ...`: {err}") from None
-    return Launch(process, lab, config_file, Path(stderr_name), time.monotonic(), _stderr=stderr)
+    return Launch(
+        process, lab, config_file, Path(stderr_name), time.monotonic(), project, _stderr=stderr
+    )
 
 
 def find_launched_run(project: Project, launch: Launch) -> Run | None:

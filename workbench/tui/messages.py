@@ -16,6 +16,7 @@ from workbench.tui.follow import RunSnapshot
 
 __all__ = [
     "FollowUpdate",
+    "LabChoices",
     "LabLoaded",
     "ProjectChanged",
     "RunsChanged",
@@ -84,3 +85,11 @@ class TaskFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class LabChoices(Message):
+    """The labs to choose from, as ``(name, "name — title")``, read in a worker."""
+
+    def __init__(self, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.choices = choices

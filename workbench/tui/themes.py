@@ -33,10 +33,12 @@ else:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_THEME",
+    "SettingsError",
     "ThemeError",
     "ThemeSpec",
     "discover_themes",
     "load_theme_text",
+    "read_settings",
     "save_theme",
     "saved_theme",
 ]
@@ -168,26 +170,47 @@ def discover_themes(extra_dirs: Iterable[Path] = ()) -> tuple[dict[str, ThemeSpe
     return themes, problems
 
 
-def saved_theme() -> str | None:
-    """The theme saved in the settings file, if any (an unreadable file counts as none)."""
+class SettingsError(ValueError):
+    """The settings file exists but cannot be parsed; it is left exactly as it is."""
+
+
+def read_settings() -> dict[str, Any]:
+    """The settings file as a table (``{}`` when there is none).
+
+    Raises:
+        SettingsError: naming the file and what is wrong with it.
+    """
+    path = settings_file()
     try:
-        value = read_toml(settings_file()).get("theme")
-    except Exception:  # absent or malformed settings never stop the app
-        return None
+        return read_toml(path)
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise SettingsError(
+            f"{path} cannot be read ({err}); it is ignored and kept as it is"
+        ) from None
+
+
+def saved_theme() -> str | None:
+    """The theme saved in the settings file, if any.
+
+    Raises:
+        SettingsError: if the file is malformed (the caller tells the user).
+    """
+    value = read_settings().get("theme")
     return value if isinstance(value, str) and value else None
 
 
 def save_theme(name: str) -> None:
-    """Save the theme choice, keeping the other settings; written atomically."""
-    path = settings_file()
-    try:
-        data = read_toml(path)
-    except FileNotFoundError:
-        data = {}
-    except Exception:
-        data = {}  # a malformed file is replaced rather than kept broken
+    """Save the theme choice, keeping the other settings; written atomically.
+
+    Raises:
+        SettingsError: if the existing file cannot be parsed; it is never overwritten,
+            since that would lose what the user wrote there.
+    """
+    data = read_settings()
     data["theme"] = name
-    atomic_write_toml(path, data)
+    atomic_write_toml(settings_file(), data)
 
 
 # --- internals --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
@@ -23,14 +24,38 @@ from workbench.tui.widgets.plot import PlotView
 if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
-__all__ = ["CompareScreen", "comparison_rows"]
+__all__ = ["CompareScreen", "abbreviate_middle", "comparison_rows", "key_width"]
 
 MISSING = "—"
 
-#: Column widths (cells) chosen so two runs fit side by side at 80 columns; longer
-#: keys and values are cropped in the table and shown whole in the run detail.
-KEY_WIDTH = 40
-VALUE_WIDTH = 16
+#: Width of each run's value column (cells): ``%.6g`` numbers and short words fit.
+VALUE_WIDTH = 12
+#: The key column never gets narrower than this, however many runs are compared.
+MIN_KEY_WIDTH = 16
+#: Cells the table itself uses per column (padding) and for its scroll bar.
+CELL_PADDING = 2
+SCROLLBAR = 2
+
+
+def abbreviate_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut from the middle: ``robustness/…/layer2``.
+
+    Long result keys share their start (``robustness/first-bit_vs_...``) and differ
+    at the end (``.../layer2``), so cutting the end would make rows look the same.
+    """
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    tail = (width - 1) // 2
+    head = width - 1 - tail
+    return text[:head] + "…" + text[len(text) - tail :]
+
+
+def key_width(screen_width: int, n_runs: int, longest: int) -> int:
+    """The key column's width: what the value columns leave, and no more than needed."""
+    room = screen_width - SCROLLBAR - (n_runs + 1) * CELL_PADDING - n_runs * VALUE_WIDTH
+    return max(MIN_KEY_WIDTH, min(longest, room))
 
 
 def comparison_rows(
@@ -65,7 +90,10 @@ class CompareScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "f", "toggle_filter", "Only differences", tooltip="Show only config keys that differ"
+            "f",
+            "toggle_filter",
+            "Only differences",
+            tooltip="Show only the results and config keys that differ (f again: all)",
         ),
         Binding("g", "toggle_log", "Log scale", show=False),
         Binding("escape", "app.pop_screen", "Back"),
@@ -131,26 +159,56 @@ class CompareScreen(Screen[None]):
                 out.append({})
         return out
 
+    def on_resize(self) -> None:
+        """The key column uses the width there is."""
+        self._fill_results()
+        self._fill_config()
+
     def _fill_results(self) -> None:
-        table = self.query_one("#compare-results", DataTable)
-        table.add_column("result", key="key", width=KEY_WIDTH)
-        for i in range(len(self.runs)):
-            table.add_column(f"#{i + 1}", key=f"run{i}", width=VALUE_WIDTH)
-        for key, values, _differ in comparison_rows(self._tables("results")):
-            table.add_row(key, *values, key=key)
+        self._fill("#compare-results", "result", self._tables("results"), "results")
 
     def _fill_config(self) -> None:
-        table = self.query_one("#compare-config", DataTable)
+        self._fill("#compare-config", "config", self._tables("config"), "configs")
+
+    def _fill(self, selector: str, title: str, tables: list[dict[str, Any]], what: str) -> None:
+        """One side-by-side table: ``≠`` marks rows that differ; ``f`` hides the others."""
+        table = self.query_one(selector, DataTable)
+        rows = comparison_rows(tables, only_different=self.only_different)
+        longest = max((len(key) for key, _, _ in rows), default=len(title)) + 2
+        width = key_width(self.size.width or self.app.size.width, len(self.runs), longest)
+        cursor = table.cursor_row
         table.clear(columns=True)
-        table.add_column("config", key="key", width=KEY_WIDTH)
+        table.add_column(title, key="key", width=width)
         for i in range(len(self.runs)):
             table.add_column(f"#{i + 1}", key=f"run{i}", width=VALUE_WIDTH)
-        rows = comparison_rows(self._tables("config"), only_different=self.only_different)
         for key, values, differ in rows:
-            label = Text(("≠ " if differ else "  ") + key, style="bold" if differ else "")
-            table.add_row(label, *values, key=key)
+            shown = ("≠ " if differ else "  ") + abbreviate_middle(key, width - 2)
+            label = Text(shown, style="bold" if differ else "")
+            cells = [abbreviate_middle(v, VALUE_WIDTH) for v in values]
+            table.add_row(label, *cells, key=key)
         if not rows:
-            table.add_row(Text("the configs are identical", style="dim"), *[""] * len(self.runs))
+            note = f"the {what} are identical (f shows all)" if self.only_different else "none"
+            table.add_row(Text(note, style="dim"), *[""] * len(self.runs))
+        if 0 <= cursor < table.row_count:
+            table.move_cursor(row=cursor)
+        self._show_key(table)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Show the highlighted row's whole key and values under the legend."""
+        self._show_key(event.data_table)
+
+    def _show_key(self, table: DataTable[Any]) -> None:
+        legend = self.query_one("#compare-legend", Static)
+        if table.row_count == 0 or table.cursor_row < 0:
+            legend.update(self._legend())
+            return
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value or ""
+        which = "results" if table.id == "compare-results" else "config"
+        values = [str(t.get(key, MISSING)) for t in self._tables(which)]
+        text = self._legend()
+        text.append(f"\n▸ {key}: ", style="bold")
+        text.append(" | ".join(f"#{i + 1} {v}" for i, v in enumerate(values)))
+        legend.update(text)
 
     @work(thread=True, exit_on_error=False, group="compare-curves")
     def _read_curves(self) -> None:
@@ -190,9 +248,12 @@ class CompareScreen(Screen[None]):
         plot.refresh()
 
     def action_toggle_filter(self) -> None:
-        """Show all config keys, or only those that differ."""
+        """Show all results and config keys, or only those that differ."""
         self.only_different = not self.only_different
+        self._fill_results()
         self._fill_config()
+        shown = "only the rows that differ" if self.only_different else "every row"
+        self.notify(f"showing {shown}", timeout=2)
 
     def action_toggle_log(self) -> None:
         """Switch the loss axis between log and linear."""

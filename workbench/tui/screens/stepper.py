@@ -1,12 +1,14 @@
 """The lab stepper: configure a lab, run it, and walk its steps to the conclusion.
 
-Pages, in order: *Configure* (the lab's description and its config form), one
-page per step (its Markdown explanation, its status, and once done its result
-views), and *Conclusion* (the run's ``summary.md`` and headline results).
-``n``/``b`` go to the next/previous page, ``ctrl+r`` runs the lab with the form's
-config. The run is a separate process (see :mod:`workbench.tui.launch`); the
-live screen opens on it, and this page keeps following its folder to mark the
-steps done and fill in their results.
+Pages, in order: *Configure* (the lab's description, a preset picker and its
+config form), one page per step (its Markdown explanation, its status, and once
+done its result views), and *Conclusion* (the run's ``summary.md`` and headline
+results). Every page scrolls as a whole: PageDown/PageUp/Home/End scroll it even
+while the page list has focus, and Tab moves into it. ``n``/``b`` go to the
+next/previous page, ``ctrl+r`` runs the lab with the form's config, and escape
+asks before it discards edits to the form. The run is a separate process (see
+:mod:`workbench.tui.launch`); the live screen opens on it, and this page keeps
+following its folder to mark the steps done and fill in their results.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, Markdown, OptionList, Static
+from textual.widgets import ContentSwitcher, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from workbench.core.config import config_to_dict
 from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.lab import Lab
 from workbench.core.runs import Run, effective_status
+from workbench.tui.estimate import estimate_run_time
 from workbench.tui.launch import Launch, LaunchError, find_launched_run
 from workbench.tui.screens.array import ArrayScreen
+from workbench.tui.screens.dialogs import ConfirmScreen
 from workbench.tui.widgets.config_form import ConfigForm
+from workbench.tui.widgets.config_page import ConfigPage
+from workbench.tui.widgets.fit_markdown import FitMarkdown
 from workbench.tui.widgets.step_results import ResultsTable, StepResults
 
 if TYPE_CHECKING:
@@ -56,6 +62,25 @@ class StepState(Message):
         self.error = error
 
 
+class PageList(OptionList):
+    """The stepper's page list. Up/Down pick a page; the paging keys scroll the page itself."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("pagedown", "screen.scroll_page(1)", "Scroll down", show=False),
+        Binding("pageup", "screen.scroll_page(-1)", "Scroll up", show=False),
+        Binding("end", "screen.scroll_end", "Page end", show=False),
+        Binding("home", "screen.scroll_home", "Page top", show=False),
+    ]
+
+
+class EstimateReady(Message):
+    """The time estimate for the form's config was computed in a worker."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class LabStepperScreen(Screen[None]):
     """Configure, run and read one lab, step by step.
 
@@ -78,7 +103,7 @@ class LabStepperScreen(Screen[None]):
         ),
         Binding("l", "live", "Live"),
         Binding("d", "detail", "Detail"),
-        Binding("escape", "app.pop_screen", "Home"),
+        Binding("escape", "leave", "Back", tooltip="Back (asks before discarding config edits)"),
     ]
 
     def __init__(self, lab: Lab[Any], *, run: Run | None = None) -> None:
@@ -106,26 +131,20 @@ class LabStepperScreen(Screen[None]):
         """Page list on the left, the page on the right."""
         yield Header()
         with Horizontal(id="stepper"):
-            yield OptionList(*self._page_options(), id="stepper-pages")
+            yield PageList(*self._page_options(), id="stepper-pages")
             with ContentSwitcher(initial="page-config", id="stepper-content"):
-                with Vertical(id="page-config"):
-                    yield Static(f"{self.lab.title}", classes="page-title", markup=False)
-                    yield Markdown(self.lab.description, id="lab-description")
-                    values = None
-                    if self.run is not None:
-                        with contextlib.suppress(WorkbenchError):
-                            values = self.run.config
-                    yield ConfigForm(self.lab.config_cls, values, id="config-form")
-                    yield Static(
-                        "ctrl+r runs the lab with this config · n next page",
-                        id="config-hint",
-                    )
+                values, preset = None, None
+                if self.run is not None:
+                    with contextlib.suppress(WorkbenchError):
+                        values = self.run.config
+                        preset = self.run.info.get("preset")
+                yield ConfigPage(self.lab, values, preset=preset, id="page-config")
                 for index, step in enumerate(self.lab.steps):
                     with VerticalScroll(id=f"page-step-{step.key}"):
                         yield Static(
                             f"{index + 1}. {step.title}", classes="page-title", markup=False
                         )
-                        yield Markdown(step.explanation)
+                        yield FitMarkdown(step.explanation)
                         yield Static(
                             "", id=f"status-{step.key}", classes="step-status", markup=False
                         )
@@ -149,9 +168,77 @@ class LabStepperScreen(Screen[None]):
         """Show the lab; if a run is given, follow it."""
         self.sub_title = self.lab.name
         self.set_interval(POLL_SECONDS, self._tick)
-        self.query_one("#config-form", ConfigForm).focus()
+        self.query_one("#config-form", ConfigForm).focus_first()
+        self._estimate()
         if self.run is not None:
             self._tick()
+
+    # -- the config page -------------------------------------------------------------------------
+
+    def on_config_form_validity(self, message: ConfigForm.Validity) -> None:
+        """A field changed: estimate again."""
+        self._estimate()
+
+    def _estimate(self) -> None:
+        form = self.query_one("#config-form", ConfigForm)
+        try:
+            config = config_to_dict(form.build())
+        except ConfigError:
+            return
+        self._compute_estimate(config)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stepper-estimate")
+    def _compute_estimate(self, config: dict[str, Any]) -> None:
+        try:
+            found = estimate_run_time(self.wb.run_project, self.lab.name, config)
+        except (WorkbenchError, OSError):
+            found = None
+        if found is None:
+            text = (
+                "time: no estimate yet (no finished run of this lab on this machine); "
+                "the live view shows the ETA from the run's first steps"
+            )
+        else:
+            from workbench.tui.screens.live import format_duration
+
+            text = f"time: about {format_duration(found.seconds)} ({found.note})"
+        self.post_message(EstimateReady(text))
+
+    def on_estimate_ready(self, message: EstimateReady) -> None:
+        """Show the estimate under the form."""
+        self.query_one(ConfigPage).show_estimate(message.text)
+
+    def action_leave(self) -> None:
+        """Go back; with edits in the form, ask first (they would be lost)."""
+        form = self.query_one("#config-form", ConfigForm)
+        if not form.edited or self.launch is not None:
+            self.app.pop_screen()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.pop_screen()
+
+        self.app.push_screen(ConfirmScreen("Discard your edits to the config and go back?"), answer)
+
+    def action_scroll_page(self, direction: int) -> None:
+        """Scroll the page on screen by one screenful."""
+        page = self._page_widget()
+        if direction > 0:
+            page.scroll_page_down()
+        else:
+            page.scroll_page_up()
+
+    def action_scroll_end(self) -> None:
+        """Scroll the page on screen to its end."""
+        self._page_widget().scroll_end(animate=False)
+
+    def action_scroll_home(self) -> None:
+        """Scroll the page on screen to its top."""
+        self._page_widget().scroll_home(animate=False)
+
+    def _page_widget(self) -> VerticalScroll:
+        return self.query_one(f"#{self.page}", VerticalScroll)
 
     # -- navigation ------------------------------------------------------------------------------
 
@@ -196,8 +283,10 @@ class LabStepperScreen(Screen[None]):
             with contextlib.suppress(Exception):
                 form.focus_field(err.key)
             return
+        page = self.query_one(ConfigPage)
+        preset = page.preset if not form.edited else None
         try:
-            self.launch = self.wb.start_run(self.lab.name, config_to_dict(config))
+            self.launch = self.wb.start_run(self.lab.name, config_to_dict(config), preset=preset)
         except (LaunchError, WorkbenchError, OSError) as err:
             self.wb.report(err, "Cannot start the run")
             return
@@ -228,7 +317,7 @@ class LabStepperScreen(Screen[None]):
         run = self.run
         launch = self.launch
         if run is None and launch is not None:
-            run = find_launched_run(self.wb.project, launch)
+            run = find_launched_run(launch.project, launch)
             if run is None:
                 code = launch.poll()
                 if code is not None:
@@ -329,9 +418,10 @@ class LabStepperScreen(Screen[None]):
             body.mount(Static(f"cannot read the run: {err}", classes="error-panel"))
             return
         self.query_one("#end-status", Static).update(f"run {self.run.id} completed")
-        body.mount(Markdown(summary or "*This lab wrote no summary; its results are below.*"))
+        body.mount(FitMarkdown(summary or "*This lab wrote no summary; its results are below.*"))
         if results:
-            body.mount(ResultsTable(results))
+            body.mount(Static("Headline results", classes="view-title"))
+            body.mount(ResultsTable(results, id="end-results"))
 
     def on_step_results_open_array(self, message: StepResults.OpenArray) -> None:
         """Open an array chosen in a step's results."""
@@ -345,6 +435,11 @@ class LabStepperScreen(Screen[None]):
 
     def action_live(self) -> None:
         """Show the run live."""
+        if self.run is None and self.launch is not None and self.status == "starting":
+            # The process is up but has not written its folder yet (importing torch...).
+            self._opened_live = False
+            self.notify("the run is starting; its live view opens as soon as it has a folder")
+            return
         if self.run is None:
             self.notify("no run yet: ctrl+r starts one", severity="warning")
             return

@@ -37,6 +37,10 @@ def toml_text(value: Any) -> str:
     return line.partition("=")[2].strip()
 
 
+def _field_text(value: Any) -> str:
+    return "" if value is None else toml_text(value)
+
+
 def _toml_key(key: str) -> str:
     """A bare key when TOML allows one, else a quoted key."""
     if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key):
@@ -54,14 +58,23 @@ class ConfigForm(VerticalScroll):
 
     DEFAULT_CSS = """
     ConfigForm {
-        height: 1fr;
+        height: auto;
     }
     ConfigForm .field-row {
         height: 1;
     }
+    ConfigForm .field-row:focus-within {
+        background: $primary 20%;
+    }
     ConfigForm .field-name {
-        width: 18;
+        width: auto;
+        min-width: 18;
+        padding-right: 1;
         text-style: bold;
+    }
+    ConfigForm .field-row:focus-within .field-name {
+        color: $accent;
+        text-style: bold reverse;
     }
     ConfigForm Input {
         width: 1fr;
@@ -76,11 +89,11 @@ class ConfigForm(VerticalScroll):
     }
     ConfigForm .field-help {
         color: $text-muted;
-        padding-left: 18;
+        padding-left: 2;
     }
     ConfigForm .field-error {
         color: $error;
-        padding-left: 18;
+        padding-left: 2;
         display: none;
     }
     ConfigForm .field-error.-shown {
@@ -110,18 +123,19 @@ class ConfigForm(VerticalScroll):
         self.fields: list[FieldSpec] = config_fields(config_cls)
         self._start = dict(values or {})
         self.errors: dict[str, str] = {}
+        #: The texts the fields were last loaded with (edits are measured against them).
+        self.loaded_texts: dict[str, str] = {
+            spec.name: _field_text(self._start.get(spec.name, spec.default)) for spec in self.fields
+        }
 
     def compose(self) -> ComposeResult:
         """One row per field, in declaration order."""
         for spec in self.fields:
-            value = self._start.get(spec.name, spec.default)
             unit = f" [{spec.unit}]" if spec.unit else ""
             with Horizontal(classes="field-row"):
-                yield Label(spec.name, classes="field-name")
+                yield Label(spec.name, classes="field-name", markup=False)
                 yield Input(
-                    value="" if value is None else toml_text(value),
-                    id=f"field-{spec.name}",
-                    compact=True,
+                    value=self.loaded_texts[spec.name], id=f"field-{spec.name}", compact=True
                 )
             yield Static(f"{spec.help}{unit} · {spec.allowed}", classes="field-help", markup=False)
             yield Static("", id=f"error-{spec.name}", classes="field-error", markup=False)
@@ -137,6 +151,13 @@ class ConfigForm(VerticalScroll):
     def _check(self, key: str, text: str) -> Any:
         error = self.query_one(f"#error-{key}", Static)
         field_input = self.query_one(f"#field-{key}", Input)
+        if not text.strip():  # an empty field takes the default (see values())
+            self.errors.pop(key, None)
+            default = next(s.default for s in self.fields if s.name == key)
+            error.update(f"empty: the default {_field_text(default) or '(none)'} is used")
+            error.add_class("-shown")
+            field_input.remove_class("-invalid")
+            return None
         try:
             value = validate_field(self.config_cls, key, text)
         except ConfigError as err:
@@ -150,6 +171,19 @@ class ConfigForm(VerticalScroll):
         error.remove_class("-shown")
         field_input.remove_class("-invalid")
         return value
+
+    def load(self, values: Mapping[str, Any]) -> None:
+        """Fill every field from ``values`` (a preset, say); fields not given take defaults."""
+        self.loaded_texts = {
+            spec.name: _field_text(values.get(spec.name, spec.default)) for spec in self.fields
+        }
+        for name, text in self.loaded_texts.items():
+            self.query_one(f"#field-{name}", Input).value = text
+
+    @property
+    def edited(self) -> bool:
+        """Whether any field differs from what it was loaded with."""
+        return self.texts() != self.loaded_texts
 
     def texts(self) -> dict[str, str]:
         """The text typed in each field."""
@@ -196,3 +230,8 @@ class ConfigForm(VerticalScroll):
     def focus_field(self, key: str) -> None:
         """Move focus to a field (after an error)."""
         self.query_one(f"#field-{key}", Input).focus()
+
+    def focus_first(self) -> None:
+        """Focus the first field."""
+        if self.fields:
+            self.focus_field(self.fields[0].name)
