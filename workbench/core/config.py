@@ -194,7 +194,10 @@ def validate_field(cls: type[Any], key: str, text: str) -> Any:
         ConfigError: with the same message the CLI would give.
     """
     known = {f.name: f for f in dataclasses.fields(cls)}
-    value = parse_value(text)
+    try:
+        value = parse_value(text)
+    except ConfigError as err:  # name the field, not the anonymous "(value)"
+        raise ConfigError(key, text, err.allowed) from None
     if key not in known:
         raise ConfigError(key, value, _unknown_key_text(key, list(known)))
     hint = typing.get_type_hints(cls)[key]
@@ -233,7 +236,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(item, item, "the form key=value, e.g. --set lr=1e-3")
+        raise ConfigError(item, item, "expected key=value, e.g. --set lr=1e-3", "--set")
     try:
         return key, parse_value(text)
     except ConfigError:

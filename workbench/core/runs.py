@@ -63,7 +63,10 @@ __all__ = [
     "RunWriter",
     "find_project",
     "init_project",
+    "neutral_argv",
     "open_project",
+    "remove_run",
+    "set_run_notes",
 ]
 
 PROJECT_FILE = "workbench.toml"
@@ -245,15 +248,25 @@ def init_project(
     return Project(path)
 
 
-def open_project(path: Path | str | None = None) -> Project:
+def open_project(path: Path | str | None = None, *, create: bool = True) -> Project:
     """Open a project.
 
-    With ``path``: that folder, created if it does not exist or is empty.
+    With ``path``: that folder, created if it does not exist or is empty (with
+    ``create=False``, a folder that is not a project yet is an error instead:
+    commands that only read, such as ``runs`` or ``show``, never make one).
     Without: the nearest ``workbench.toml`` from the working directory upwards,
     else ``$WORKBENCH_PROJECT``, else the default project in the user data
     folder, created on first use.
+
+    Raises:
+        ProjectError: with ``create=False``, if ``path`` holds no ``workbench.toml``.
     """
     if path is not None:
+        if not create and not (Path(path).expanduser() / PROJECT_FILE).is_file():
+            raise ProjectError(
+                f"{path} is not a workbench project (it has no {PROJECT_FILE}); "
+                f"`workbench init {path}` makes one, and `workbench run` creates it"
+            )
         return init_project(path)
     found = find_project()
     if found is not None:
@@ -598,7 +611,7 @@ class RunWriter(Run):
             "pid": pid,
             "seeds": {"first": seeds[0], "count": seeds[1]},
             "steps_done": [],
-            "argv": list(sys.argv),
+            "argv": neutral_argv(sys.argv, path.parent.parent),
         }
         started = process_start_ticks(pid)
         if started is not None:
@@ -772,6 +785,95 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def neutral_argv(argv: Sequence[str], project_dir: Path) -> list[str]:
+    """The command line as a run records it, without this machine's folders.
+
+    A run folder is shared (exported, shipped as a sample), so it must not carry
+    a developer's absolute paths: the program becomes ``workbench``, a path
+    inside the project becomes relative to it (``.`` for the project itself), a
+    path under the home folder starts with ``~``, and any other absolute path
+    keeps only its file name.
+    """
+    out = ["workbench"] if argv else []
+    for arg in list(argv)[1:]:
+        path = Path(arg)
+        if not path.is_absolute():
+            out.append(arg)
+            continue
+        for base, prefix in ((project_dir, ""), (Path.home(), "~/")):
+            try:
+                rel = path.resolve().relative_to(Path(base).resolve()).as_posix()
+            except (ValueError, OSError):
+                continue
+            out.append(prefix + rel if prefix else rel)
+            break
+        else:
+            out.append(path.name)
+    return out
+
+
+#: Most characters in a run's note, and in each of its tags.
+MAX_NOTE, MAX_TAG = 2000, 40
+
+
+def set_run_notes(run: Run, *, note: str | None = None, tags: Sequence[str] | None = None) -> None:
+    """Set a run's note and/or tags in ``[run]`` of its ``run.toml`` (atomically).
+
+    Tags are short words (letters, digits, ``-_.:``); they are stored sorted and
+    without repeats. ``None`` leaves that field as it is; an empty note or tag
+    list removes it.
+
+    Raises:
+        ProjectError: if the run is still running (its writer owns ``run.toml``), a
+            tag is not a short word, or the note is too long.
+        RunFolderError: if ``run.toml`` cannot be read.
+    """
+    doc = run.document()
+    info = doc["run"]
+    if effective_status(info, run.path) == "running":
+        raise ProjectError(f"run {run.id} is still running; add its note or tags when it ends")
+    if note is not None:
+        if len(note) > MAX_NOTE:
+            raise ProjectError(f"a note is at most {MAX_NOTE} characters; this one has {len(note)}")
+        if note.strip():
+            info["note"] = note.strip()
+        else:
+            info.pop("note", None)
+    if tags is not None:
+        clean = sorted({t.strip() for t in tags if t.strip()})
+        for tag in clean:
+            if len(tag) > MAX_TAG or not re.fullmatch(r"[\w.:-]+", tag):
+                raise ProjectError(
+                    f"tag {tag!r} is not allowed: a tag is one word of at most {MAX_TAG} "
+                    "letters, digits or - _ . :"
+                )
+        if clean:
+            info["tags"] = clean
+        else:
+            info.pop("tags", None)
+    atomic_write_toml(run.path / RUN_FILE, doc)
+
+
+def remove_run(run: Run) -> None:
+    """Delete a run folder for good.
+
+    The folder is first renamed to a hidden name (readers skip it at once, so
+    no one sees a half-deleted run), then removed.
+
+    Raises:
+        ProjectError: if the run is still running (cancel it first).
+    """
+    try:
+        info = run.info
+    except RunFolderError:
+        info = {}
+    if info and effective_status(info, run.path) == "running":
+        raise ProjectError(f"run {run.id} is still running; cancel it before removing it")
+    trash = run.path.with_name(f".removing-{run.id}-{secrets.token_hex(4)}")
+    run.path.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def remove_run_folder(path: Path) -> None:
