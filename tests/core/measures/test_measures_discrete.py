@@ -137,17 +137,39 @@ def test_cross_matrix_matches_blocks_of_the_full_matrix() -> None:
     assert np.allclose(information_ratio_matrix(cx, cy), full[:5, 5:], atol=1e-12)
 
 
-def test_sorting_path_equals_matmul_path() -> None:
-    # Large sample counts switch to sorting joint labels; both paths must agree.
+@pytest.mark.parametrize("chunk_entries", [1 << 22, 1000])
+@pytest.mark.parametrize("tile", [1024, 4])
+def test_sorting_path_equals_matmul_path(
+    monkeypatch: pytest.MonkeyPatch, chunk_entries: int, tile: int
+) -> None:
+    # Large sample counts switch to sorting joint labels; both paths must agree, in whole
+    # blocks and in small tiles/chunks (the memory bounds).
+    monkeypatch.setattr(discrete_module, "_MATMUL_TILE", tile)
+    monkeypatch.setattr(discrete_module, "_MATMUL_CHUNK_ENTRIES", chunk_entries)
+    monkeypatch.setattr(discrete_module, "_SORT_CHUNK_ENTRIES", chunk_entries)
     rng = np.random.default_rng(4)
     codes = torch.as_tensor(canonical_codes(rng.integers(0, 50, size=(6, 300))))
-    by_matmul = discrete_module._joint_entropies_matmul(codes, codes)
-    by_sorting = discrete_module._joint_entropies_sort(codes, codes)
+    other = torch.as_tensor(canonical_codes(rng.integers(0, 7, size=(9, 300))))
+    by_matmul = discrete_module._joint_entropies_matmul(codes, other)
+    by_sorting = discrete_module._joint_entropies_sort(codes, other)
     assert torch.allclose(by_matmul, by_sorting, atol=1e-12)
+    # Peer: numpy's unique over the stacked label pairs, pair by pair.
+    for p in range(6):
+        for q in range(9):
+            _, counts = np.unique(np.stack([codes[p], other[q]]), axis=1, return_counts=True)
+            h = -(counts / 300 * np.log2(counts / 300)).sum()
+            assert float(by_sorting[p, q]) == pytest.approx(h, abs=1e-12)
+
+
+def test_matmul_path_crossover_grows_with_the_number_of_codes() -> None:
+    assert discrete_module._use_matmul(32, 8000, 8000)
+    assert discrete_module._use_matmul(700, 200, 200)
+    assert not discrete_module._use_matmul(700, 50, 50)
+    assert not discrete_module._use_matmul(4096, 1000, 1000)
 
 
 def test_sorting_path_is_used_for_many_samples(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discrete_module, "_MATMUL_MAX_SAMPLES", 10)
+    monkeypatch.setattr(discrete_module, "_MATMUL_SAMPLES_PER_ROOT_CODE", 1.0)
     rng = np.random.default_rng(5)
     codes = rng.integers(0, 5, size=(4, 50))
     ratios = information_ratio_matrix(codes)

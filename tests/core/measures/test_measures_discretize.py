@@ -120,6 +120,7 @@ PATHS = {
     "dense": {"_DENSE_CANDIDATE_FRACTION": 0.0},  # every entry through all n² distances
     "swept": {"_DENSE_CANDIDATE_FRACTION": float("inf")},  # every entry through the sweep
     "no-dense": {"_MAX_BLOCK": 100},  # n² above the dense limit
+    "chunked": {"_SWEEP_VALUES": 1},  # one entry per sweep chunk
 }
 
 

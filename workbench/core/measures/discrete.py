@@ -34,11 +34,18 @@ __all__ = [
     "mutual_information_matrix",
 ]
 
-#: Above this many samples the pairwise matrices count joint codes by sorting (O(n log n) per
-#: pair) instead of by equality matmuls (O(n^2) per pair, but fast BLAS); see _joint_entropies.
-_MATMUL_MAX_SAMPLES = 4096
+#: The pairwise matrices count joint codes by equality matmuls (O(n^2) per pair, fast BLAS) up
+#: to ``_MATMUL_SAMPLES_PER_ROOT_CODE * sqrt(min(P_x, P_y))`` samples, and by sorting joint
+#: labels (O(n log n) per pair) above. BLAS gets more efficient with more codes, so the crossover
+#: grows with P. Measured on 1 thread (sort path / matmul path speed): P = 50: 1.1 at n = 384,
+#: 1.7 at 512; P = 150-200: 0.76 at n = 512, 0.87 at 768, 1.9 at n = 1024 (P = 100); P = 300:
+#: 0.37 at n = 256; P = 1000: 0.16 at n = 32. 50 sqrt(P) puts the switch at n = 354 for P = 50
+#: and 707 for P = 200. benchmarks/bench_measures.py re-measures it.
+_MATMUL_SAMPLES_PER_ROOT_CODE = 50.0
 #: Entries per chunk in either path (about 32 MiB of float64), bounding memory.
 _MATMUL_CHUNK_ENTRIES = 1 << 22
+#: Codes per side of one tile of pairs in the matmul path (bounds its intermediate counts).
+_MATMUL_TILE = 1024
 _SORT_CHUNK_ENTRIES = 1 << 22
 
 
@@ -176,6 +183,11 @@ def _joint_entropies_matmul(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
     of logs is taken as the log of a product over the chunk (integers, exact in float64 up to
     rounding), with chunks short enough that the product cannot overflow.
 
+    The products run in float32: the 0/1 factors and counts up to n < 2^24 are exact there.
+    Pairs are processed in tiles of at most ``_MATMUL_TILE`` x ``_MATMUL_TILE``, so the
+    intermediate (chunk, tile, tile) counts stay near ``_MATMUL_CHUNK_ENTRIES`` however many
+    codes there are; memory is that plus the (P_x, P_y) result.
+
     Cost: O(P_x P_y n^2) flops in a few batched BLAS calls (few calls also keeps it fast when
     other processes compete for the cores).
     """
@@ -183,16 +195,23 @@ def _joint_entropies_matmul(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
     py = cy.shape[0]
     # Each factor is at most n, so a product of `renew` factors stays below 2**1000 < float max.
     renew = max(1, 1000 // max(1, math.ceil(math.log2(n + 1))))
-    chunk = max(1, min(renew, _MATMUL_CHUNK_ENTRIES // (max(px, py) * n + px * py)))
-    log_sum = torch.zeros(px, py, dtype=torch.float64, device=cx.device)
-    for i0 in range(0, n, chunk):
-        rows = slice(i0, min(n, i0 + chunk))
-        same_x = (cx[:, rows, None] == cx[:, None, :]).to(torch.float64)  # (P_x, chunk, n)
-        same_y = (cy[:, rows, None] == cy[:, None, :]).to(torch.float64)  # (P_y, chunk, n)
-        # (chunk, P_x, n) @ (chunk, n, P_y) -> (chunk, P_x, P_y): counts c_i(p, q)
-        counts = torch.bmm(same_x.transpose(0, 1), same_y.permute(1, 2, 0))
-        log_sum += torch.log2(counts.prod(dim=0))
-    return math.log2(n) - log_sum / n
+    out = torch.empty(px, py, dtype=torch.float64, device=cx.device)
+    for p0 in range(0, px, _MATMUL_TILE):
+        tx = cx[p0 : p0 + _MATMUL_TILE]
+        for q0 in range(0, py, _MATMUL_TILE):
+            ty = cy[q0 : q0 + _MATMUL_TILE]
+            tpx, tpy = tx.shape[0], ty.shape[0]
+            chunk = max(1, min(renew, _MATMUL_CHUNK_ENTRIES // (max(tpx, tpy) * n + tpx * tpy)))
+            log_sum = torch.zeros(tpx, tpy, dtype=torch.float64, device=cx.device)
+            for i0 in range(0, n, chunk):
+                rows = slice(i0, min(n, i0 + chunk))
+                same_x = (tx[:, rows, None] == tx[:, None, :]).to(torch.float32)  # (tpx, chunk, n)
+                same_y = (ty[:, rows, None] == ty[:, None, :]).to(torch.float32)  # (tpy, chunk, n)
+                # (chunk, tpx, n) @ (chunk, n, tpy) -> (chunk, tpx, tpy): counts c_i(p, q)
+                counts = torch.bmm(same_x.transpose(0, 1), same_y.permute(1, 2, 0))
+                log_sum += torch.log2(counts.to(torch.float64).prod(dim=0))
+            out[p0 : p0 + tpx, q0 : q0 + tpy] = math.log2(n) - log_sum / n
+    return out
 
 
 def _joint_entropies_sort(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
@@ -211,16 +230,26 @@ def _joint_entropies_sort(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
     f[1:] = ranks * torch.log2(ranks) - (ranks - 1) * torch.log2((ranks - 1).clamp(min=1))
     position = torch.arange(n, device=cx.device)
     out = torch.empty(px, py, dtype=torch.float64, device=cx.device)
-    rows = max(1, _SORT_CHUNK_ENTRIES // (py * n))
+    # Tiles of (rows, cols) pairs with rows * cols * n near _SORT_CHUNK_ENTRIES bound memory.
+    cols = max(1, min(py, _SORT_CHUNK_ENTRIES // n))
+    rows = max(1, _SORT_CHUNK_ENTRIES // (cols * n))
     for p0 in range(0, px, rows):
-        joint = cx[p0 : p0 + rows, None, :] * n + cy[None, :, :]  # (rows, P_y, n)
-        joint, _ = joint.sort(dim=-1)
-        starts = torch.ones_like(joint, dtype=torch.bool)
-        starts[..., 1:] = joint[..., 1:] != joint[..., :-1]
-        run_start = torch.where(starts, position, 0).cummax(dim=-1).values
-        rank_in_run = position - run_start + 1
-        out[p0 : p0 + rows] = math.log2(n) - f[rank_in_run].sum(dim=-1) / n
+        for q0 in range(0, py, cols):
+            # (rows, cols, n) joint labels of each pair, sorted along the samples
+            joint = cx[p0 : p0 + rows, None, :] * n + cy[None, q0 : q0 + cols, :]
+            joint, _ = joint.sort(dim=-1)
+            starts = torch.ones_like(joint, dtype=torch.bool)
+            starts[..., 1:] = joint[..., 1:] != joint[..., :-1]
+            run_start = torch.where(starts, position, 0).cummax(dim=-1).values
+            rank_in_run = position - run_start + 1
+            h = math.log2(n) - f[rank_in_run].sum(dim=-1) / n
+            out[p0 : p0 + rows, q0 : q0 + cols] = h
     return out
+
+
+def _use_matmul(n: int, px: int, py: int) -> bool:
+    """Whether the matmul path is the faster one at n samples and P_x x P_y pairs."""
+    return n <= _MATMUL_SAMPLES_PER_ROOT_CODE * math.sqrt(min(px, py))
 
 
 def _entropies(codes: torch.Tensor) -> torch.Tensor:
@@ -243,7 +272,8 @@ def _pairwise(
     cx = rank_roots(first_occurrence_roots(cx))
     cy = cx if codes_y is None else rank_roots(first_occurrence_roots(cy))
     n = cx.shape[1]
-    joint_fn = _joint_entropies_matmul if n <= _MATMUL_MAX_SAMPLES else _joint_entropies_sort
+    use_matmul = _use_matmul(n, cx.shape[0], cy.shape[0])
+    joint_fn = _joint_entropies_matmul if use_matmul else _joint_entropies_sort
     h_joint = joint_fn(cx, cy).clamp(min=0.0)
     hx, hy = _entropies(cx), _entropies(cy)
     # A code is constant when its largest label is 0; used for exact zeros and the 0/0 case.
@@ -280,7 +310,8 @@ def information_ratio_matrix(
 
     Same definition and 0/0 convention as :func:`information_ratio`, for all pairs at once:
     joint entropies are counted with one (P_x, n) @ (n, P_y) matrix product per sample (or by
-    sorting joint labels when n > 4096), never a Python loop over pairs.
+    sorting joint labels when n > 50 sqrt(min(P_x, P_y)), the measured crossover), never a
+    Python loop over pairs. Memory is bounded by chunks of about 4M entries plus the result.
 
     Args:
         codes_x: (P_x, n_samples) integer codes, or a sequence of P_x 1-D code arrays, e.g. one

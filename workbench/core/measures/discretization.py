@@ -45,9 +45,13 @@ logger = logging.getLogger(__name__)
 #: the dense path is never used.
 _MAX_BLOCK = 1 << 22
 #: The dense path (all n² distances) is used when the sweep's candidate pairs are at least this
-#: fraction of all pairs, i.e. when most samples sit within n_units * tol of each other in
-#: projection. Measured crossover: see benchmarks/bench_measures.py ("tolerance grouping").
-_DENSE_CANDIDATE_FRACTION = 0.25
+#: fraction of all pairs (many samples within n_units * tol of each other in projection).
+#: Measured on 1 thread at n = 32, 256, 1024 with 16 units: the sweep is 1.6-2.6x faster at a
+#: fraction of 0.06 and the dense path 2.2-3.1x faster at 0.25, so the crossover is near 0.1;
+#: benchmarks/bench_measures.py ("tolerance grouping") re-measures it.
+_DENSE_CANDIDATE_FRACTION = 0.1
+#: Activation values (entries x samples x units) swept at once, bounding the sweep's memory.
+_SWEEP_VALUES = 1 << 23
 
 
 def _check_tol(tol: float) -> float:
@@ -162,14 +166,9 @@ def _discretize_1d_chained(values: torch.Tensor, tol: float) -> torch.Tensor:
     return rank_roots(roots)
 
 
-def _discretize(acts: torch.Tensor, tol: float, rule: str) -> torch.Tensor:
-    """Pick the fastest exact path for (batch, n_samples, n_units) activations."""
-    batch, n, n_units = acts.shape
-    # 1. One unit, chained: the groups are runs between gaps > tol of the sorted values.
-    if n_units == 1 and rule == "chained":
-        return _discretize_1d_chained(acts[..., 0], tol)
-    # 2. Sort and sweep finds the candidate pairs; when they are most of all pairs, computing
-    #    all n² distances in dense batched blocks is faster.
+def _discretize_chunk(acts: torch.Tensor, tol: float, rule: str) -> torch.Tensor:
+    """(batch, n_samples) codes: the sweep, or the dense path where candidates are most pairs."""
+    batch, n, _ = acts.shape
     s = sweep(acts, tol)
     all_pairs = batch * n * (n - 1) // 2
     if n * n <= _MAX_BLOCK and s.n_candidates >= _DENSE_CANDIDATE_FRACTION * all_pairs:
@@ -177,6 +176,20 @@ def _discretize(acts: torch.Tensor, tol: float, rule: str) -> torch.Tensor:
         blocks = [_discretize_dense(acts[i : i + chunk], tol, rule) for i in range(0, batch, chunk)]
         return torch.cat(blocks)
     return _discretize_swept(s, (batch, n), tol, rule)
+
+
+def _discretize(acts: torch.Tensor, tol: float, rule: str) -> torch.Tensor:
+    """Pick the fastest exact path for (batch, n_samples, n_units) activations."""
+    batch, n, n_units = acts.shape
+    # 1. One unit, chained: the groups are runs between gaps > tol of the sorted values.
+    if n_units == 1 and rule == "chained":
+        return _discretize_1d_chained(acts[..., 0], tol)
+    # 2. Otherwise sort and sweep, in chunks of entries of bounded memory (a loop over a few
+    #    chunks, each batched, not over entries).
+    chunk = max(1, _SWEEP_VALUES // (n * n_units))
+    return torch.cat(
+        [_discretize_chunk(acts[i : i + chunk], tol, rule) for i in range(0, batch, chunk)]
+    )
 
 
 def discretize_batch(
