@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return EXIT_FAILED if isinstance(err, RunFailedError) else EXIT_USAGE
     except KeyboardInterrupt:
-        _err("interrupted")
+        _console(stderr=True).print("cancelled")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `workbench show ... | head`
         return EXIT_OK
@@ -74,7 +74,15 @@ class _RunWarnings(logging.Filter):
         if self.active and record.name.startswith("workbench"):
             self.held.append(record.getMessage())
             return False
+        if self.active and record.name.split(".")[0] in _CHATTY_LIBRARIES:
+            # Hub and transformers warnings: their own handlers print them already;
+            # ours would print each a second time over the progress bar.
+            return False
         return True
+
+
+#: Libraries that print their own warnings (with their own handlers).
+_CHATTY_LIBRARIES = {"huggingface_hub", "transformers", "urllib3", "filelock"}
 
 
 _RUN_WARNINGS = _RunWarnings()
@@ -142,12 +150,37 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", parents=[common], help="list the project's runs")
     p.add_argument("--lab", help="only runs of this lab")
     p.add_argument("--status", choices=("running", "completed", "failed", "interrupted"))
+    p.add_argument("--tag", help="only runs with this tag")
+    p.add_argument("--wide", action="store_true", help="headlines in full (wrapped)")
     p.set_defaults(handler=_cmd_runs)
 
     p = sub.add_parser("show", parents=[common], help="show a run: config, results, arrays")
     p.add_argument("run", help="run id, unique prefix, or 'latest'")
     p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument(
+        "--follow", action="store_true", help="follow a running run: progress and live measure"
+    )
+    p.add_argument("--array", metavar="NAME", help="print one array (heatmap, spectrum, curve)")
+    p.add_argument("--csv", metavar="FILE", help="with --array: write it as CSV ('-' for stdout)")
+    p.add_argument("--png", metavar="FILE", help="with --array: render it to a PNG (matplotlib)")
+    p.add_argument("--force", action="store_true", help="replace an existing --csv/--png file")
     p.set_defaults(handler=_cmd_show)
+
+    p = sub.add_parser("live", parents=[common], help="follow a run (same as show --follow)")
+    p.add_argument("run", help="run id, unique prefix, or 'latest'")
+    p.set_defaults(handler=_cmd_live)
+
+    p = sub.add_parser("rm", parents=[common], help="delete a run folder")
+    p.add_argument("run", help="run id or unique prefix ('latest' too)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    p.set_defaults(handler=_cmd_rm)
+
+    p = sub.add_parser("tag", parents=[common], help="set a run's tags or note (in run.toml)")
+    p.add_argument("run", help="run id, unique prefix, or 'latest'")
+    p.add_argument("tags", nargs="*", metavar="TAG", help="the run's tags (replace the old ones)")
+    p.add_argument("--note", help="a one-line note ('' removes it)")
+    p.add_argument("--clear", action="store_true", help="remove every tag")
+    p.set_defaults(handler=_cmd_tag)
 
     p = sub.add_parser("rerun", parents=[common], help="run again from a run's [config]")
     p.add_argument("run", help="run id, unique prefix, or 'latest'")
@@ -158,10 +191,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", parents=[common], help="write a run as a shareable .tar.gz")
     p.add_argument("run", help="run id, unique prefix, or 'latest'")
     p.add_argument("-o", "--output", metavar="FILE", help="archive path (default: <run-id>.tar.gz)")
+    p.add_argument("--force", action="store_true", help="replace an existing archive")
+    p.add_argument("--parents", action="store_true", help="create the output's missing folders")
     p.set_defaults(handler=_cmd_export)
+
+    from workbench.cli_sweep import add_sweep_parser
+
+    add_sweep_parser(sub, common)
 
     p = sub.add_parser("import", parents=[common], help="import an exported run archive")
     p.add_argument("file", help="a .tar.gz made by `workbench export`")
+    p.add_argument(
+        "--as-new", action="store_true", help="import a copy even if this run is already here"
+    )
     p.set_defaults(handler=_cmd_import)
     return parser
 
@@ -187,14 +229,15 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 # --- commands -------------------------------------------------------------------------------
 
 
-def _project(args: argparse.Namespace) -> Any:
+def _project(args: argparse.Namespace, *, create: bool = False) -> Any:
+    """The project of ``--project`` (made only by commands that write runs: ``create``)."""
     from workbench.core.runs import open_project
 
-    return open_project(getattr(args, "project", None))
+    return open_project(getattr(args, "project", None), create=create)
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    project = _project(args)
+    project = _project(args, create=True)
     try:
         from workbench.tui.app import run_app
     except ImportError:  # pragma: no cover - only while the TUI is being built
@@ -259,7 +302,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from workbench.core.runner import run_lab
 
     lab, config = _resolve_config(args)
-    project = _project(args)
+    _preflight(config)
+    project = _project(args, create=True)
     device = args.device or project.device
     resolve_device(device)  # fail before drawing a progress bar
     with _progress(args.quiet) as (on_event, cancel):
@@ -286,47 +330,149 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from workbench.core.errors import RunFolderError
 
     project = _project(args)
-    from rich import box
-
+    console = _console()
     table = Table(
-        title=f"Runs of {project.name} ({project.path})", title_justify="left", box=box.SIMPLE_HEAD
+        title=f"Runs of {project.name} ({project.path})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    for name in ("id", "status", "seeds", "created"):
+    # One row per run at 80 columns: the fixed columns never wrap, and the headline
+    # gives way first (cut with …; `--wide` wraps it, `show RUN` prints it whole).
+    for name in ("id", "lab", "status", "seeds", "created"):
         table.add_column(name, no_wrap=True)
-    table.add_column("lab", overflow="fold")
-    table.add_column("headline", overflow="fold", min_width=16)
+    headline_overflow = "fold" if args.wide else "ellipsis"
+    table.add_column("headline", no_wrap=not args.wide, overflow=headline_overflow, ratio=1)
     for run in project.runs():
         try:
             info = run.info
             status = run.status
         except RunFolderError as err:
-            table.add_row(run.id, "[red]unreadable[/]", "", "", "?", Text(str(err)))
+            table.add_row(run.id, "?", "[red]unreadable[/]", "", "", Text(str(err)))
             continue
         if (args.lab and info.get("lab") != args.lab) or (args.status and status != args.status):
             continue
+        if args.tag and args.tag not in info.get("tags", []):
+            continue
+        tags = info.get("tags", [])
+        headline = _headline(run)
+        if tags:
+            headline = f"[{' '.join(tags)}] {headline}"
         table.add_row(
             run.id,
+            str(info.get("lab", "?")),
             _status_markup(status),
             _seeds_text(info.get("seeds")),
             _short_time(info.get("created")),
-            str(info.get("lab", "?")),
-            _headline(run),
+            Text(headline),
         )
-    _console().print(table)
+    console.print(table)
     return EXIT_OK
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    project = _project(args)
+    run = project.run(args.run)
+    if (args.csv or args.png) and not args.array:
+        from workbench.core.errors import ConfigError
+
+        raise ConfigError("--csv/--png", args.csv or args.png, "give --array NAME too", "the CLI")
+    if args.follow:
+        return _follow(run)
+    if args.array:
+        from workbench.show import show_array
+
+        show_array(_console(), run, args.array, csv=args.csv, png=args.png, force=args.force)
+        return EXIT_OK
     from workbench.show import show_run
 
+    show_run(_console(), run, plots=not args.no_plots)
+    return EXIT_OK
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    return _follow(_project(args).run(args.run))
+
+
+def _follow(run: Any) -> int:
+    """Follow a run folder until the run ends, with the run command's progress display."""
+    import time
+
+    from workbench.core.registry import load_lab
+    from workbench.progress_line import RunProgress
+    from workbench.tui.follow import RunFollower
+
+    steps: list[tuple[str, str]] = []
+    live: tuple[str, ...] = ()
+    try:
+        lab = load_lab(run.lab)
+        steps = [(s.key, s.title) for s in lab.steps]
+        live = tuple(lab.live_metrics)
+    except WorkbenchError:
+        pass  # an unknown lab: follow without its step titles
+    follower = RunFollower(run, live_metrics=live)
+    console = _console(stderr=True)
+    snap = follower.poll()
+    with RunProgress(console) as progress:
+        while True:
+            info = dict(snap.info)
+            for key, curves in snap.live.items():
+                values = curves.values[:, -1] if curves.values.size else []
+                finite = [float(v) for v in values if v == v]
+                if finite:
+                    info[key] = sum(finite) / len(finite)  # mean over seeds, latest step
+            if snap.step:
+                progress.show(snap.step, steps, snap.done, snap.total, info)
+            if snap.finished or snap.error:
+                break
+            time.sleep(0.5)
+            snap = follower.poll()
+    if snap.error:
+        _err(f"cannot read run {run.id}: {snap.error}")
+        return EXIT_USAGE
+    _console().print(f"run [bold]{run.id}[/] {_status_markup(snap.status)}")
+    if snap.status == "failed" and snap.message:
+        _err(snap.message)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_rm(args: argparse.Namespace) -> int:
+    from workbench.core.runs import remove_run
+
     project = _project(args)
-    show_run(_console(), project.run(args.run), plots=not args.no_plots)
+    run = project.run(args.run)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            _err(f"not removing run {run.id}: confirm with --yes (stdin is not a terminal)")
+            return EXIT_USAGE
+        answer = input(f"delete run {run.id} ({run.path}) and all its files? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            _console().print("kept")
+            return EXIT_OK
+    remove_run(run)
+    _console().print(f"removed run {run.id}")
+    return EXIT_OK
+
+
+def _cmd_tag(args: argparse.Namespace) -> int:
+    from workbench.core.runs import set_run_notes
+
+    project = _project(args)
+    run = project.run(args.run)
+    tags = [] if args.clear else (args.tags or None)
+    set_run_notes(run, note=args.note, tags=tags)
+    info = run.info
+    shown = " ".join(info.get("tags", [])) or "(no tags)"
+    note = f" · note: {info['note']}" if info.get("note") else ""
+    _console().print(f"run {run.id}: {shown}{note}", markup=False)
     return EXIT_OK
 
 
@@ -334,7 +480,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from workbench.core.archive import export_run
 
     project = _project(args)
-    out = export_run(project.run(args.run), Path(args.output) if args.output else None)
+    out = export_run(
+        project.run(args.run),
+        Path(args.output) if args.output else None,
+        force=args.force,
+        make_dirs=args.parents,
+    )
     _console().print(f"exported to {out}")
     return EXIT_OK
 
@@ -343,7 +494,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.core.archive import import_run
 
     project = _project(args)
-    run = import_run(project, Path(args.file))
+    run = import_run(project, Path(args.file), as_new=args.as_new)
     _console().print(f"imported run [bold]{run.id}[/] into {project.name}\nfolder: {run.path}")
     return EXIT_OK
 
@@ -373,17 +524,8 @@ def _resolve_config(args: argparse.Namespace) -> tuple[Any, Any]:
 
 @contextlib.contextmanager
 def _progress(quiet: bool) -> Iterator[tuple[Any, threading.Event]]:
-    """A progress bar fed by run events, and SIGINT/SIGTERM turned into a clean cancel."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    from workbench.core.lab import ProgressEvent, RunEvent, StepFinished, StepStarted
+    """A progress display fed by run events, and SIGINT/SIGTERM turned into a clean cancel."""
+    from workbench.progress_line import RunProgress
 
     cancel = threading.Event()
 
@@ -392,61 +534,39 @@ def _progress(quiet: bool) -> Iterator[tuple[Any, threading.Event]]:
             raise KeyboardInterrupt
         cancel.set()
         if not quiet:
-            _err("cancelling: the run stops at its next progress report (again to force)")
+            _console(stderr=True).print(
+                "cancelling: the run stops at its next progress report (ctrl-c again to force)"
+            )
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     _RUN_WARNINGS.active = True
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=_console(stderr=True),
-        disable=quiet,
-        transient=False,
-    )
-    task = progress.add_task("starting", total=None, info="")
-
-    def on_event(event: RunEvent) -> None:
-        if isinstance(event, StepStarted):
-            progress.update(
-                task,
-                description=f"[{event.index + 1}/{event.n_steps}] {event.title}",
-                completed=0,
-                total=None,
-                info="",
-            )
-        elif isinstance(event, ProgressEvent):
-            progress.update(
-                task, completed=event.done, total=event.total, info=_info_text(event.info)
-            )
-        elif isinstance(event, StepFinished):
-            done = progress.tasks[0].total or 1
-            progress.update(task, completed=done, total=done)
-
     try:
-        with progress:
-            yield on_event, cancel
+        with RunProgress(_console(stderr=True), quiet=quiet) as progress:
+            yield progress.on_event, cancel
     finally:
         _RUN_WARNINGS.active = False
         for s, h in previous.items():
             signal.signal(s, h)
 
 
-def _info_text(info: Any) -> str:
-    parts = []
-    for key, value in dict(info).items():
-        if isinstance(value, float):
-            parts.append(f"{key}={value:.4g}")
-        elif isinstance(value, (int, str)):
-            parts.append(f"{key}={value}")
-    return " ".join(parts)
+def _preflight(config: Any) -> None:
+    """Checks that need no run folder and fail in seconds, not after a minute of retries.
+
+    A config naming a Hugging Face hub model (a ``model`` field, with ``download``)
+    is checked before the run starts: cached, or the hub reachable. A bad name is
+    bad input (exit 2), so no failed run folder is left behind.
+    """
+    model = getattr(config, "model", None)
+    if not isinstance(model, str):
+        return
+    from workbench.core.models.gpt2 import check_hub_model
+
+    check_hub_model(model, allow_download=bool(getattr(config, "download", True)))
 
 
 def _report_run(run: Any, quiet: bool) -> int:
+    import textwrap
+
     from rich.text import Text
 
     status = run.status
@@ -455,13 +575,16 @@ def _report_run(run: Any, quiet: bool) -> int:
         started = run.info.get("created")
         finished = run.info.get("finished")
         took = f" in {(finished - started).total_seconds():.0f} s" if started and finished else ""
+        if status == "interrupted":
+            console.print("cancelled")
         console.print(f"run [bold]{run.id}[/] {_status_markup(status)}{took}")
         console.print(f"folder: {run.path}")
         if _RUN_WARNINGS.held:
-            first = _RUN_WARNINGS.held[0]
+            # Cut at a word, never mid-word; the whole text is in log.txt.
+            first = textwrap.shorten(_RUN_WARNINGS.held[0], 200, placeholder=" …")
             more = len(_RUN_WARNINGS.held) - 1
             note = f" (and {more} more)" if more else ""
-            console.print(Text(f"warning: {first[:200]}{note}; all are in log.txt", style="yellow"))
+            console.print(Text(f"warning: {first}{note}; all are in log.txt", style="yellow"))
         if status == "completed":
             console.print(f"next: workbench show {run.id}")
     return EXIT_INTERRUPTED if status == "interrupted" else EXIT_OK
@@ -500,9 +623,13 @@ def _config_table(config_cls: type) -> Any:
 
     from workbench.core.config import config_fields
 
+    from workbench.core.config import toml_value_text
+
+    # Defaults as the TOML that --set takes: ["first-bit", "random-lookup"], [16, 16], "relu".
     table = Table("key", "default", "unit", "allowed", "help", title="Config", title_justify="left")
     for spec in config_fields(config_cls):
-        table.add_row(spec.name, repr(spec.default), spec.unit, spec.allowed, spec.help)
+        default = "" if spec.default is None else toml_value_text(spec.default)
+        table.add_row(spec.name, default, spec.unit, spec.allowed, spec.help)
     return table
 
 
