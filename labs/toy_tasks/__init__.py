@@ -1,77 +1,150 @@
 """The ``toy-tasks`` lab: do networks trained on simple functions keep less information?
 
-Reproduces and extends the seed sprint's study (seed 000): ensembles of small MLPs
-trained on 5-bit boolean tasks, a simple one (return the first bit) and a complex
-one (a random but fixed lookup table). For every layer of every network it measures
-the entropy and the MI with the input, exactly over all 2^n inputs; it compares
-networks by the information ratio IR = I / H(joint), Sim and a normalised
-similarity; and it reruns the comparison over the sprint's arbitrary choices (the
-tolerance that decides when two activations are "the same" and the loss below
-which a network counts as trained) to show whether a conclusion survives them.
+Reproduces and extends the seed sprint's study (``../shared/seeds/000_*``): ensembles of small
+MLPs trained on boolean tasks, a simple one (return the first bit) and complex ones (random
+but fixed lookup tables, K of them so that inference is over tables). For every layer of every
+network it measures the entropy and the MI with the input and the target, exactly over all
+2^n inputs, beside the same nets at random init; it records each layer's precision next to the
+tolerance, compares networks by the information ratio IR = I / H(joint), Sim and a normalised
+similarity, follows the entropy through training, sweeps the architecture, and tests the claim
+with Holm-corrected tests whose verdict is supported / refuted / not established / not testable.
 
-Modules: :mod:`workbench.core.tasks` (task definitions, shared with other labs), :mod:`.config`, :mod:`.analysis` (pure
-measures over codes), :mod:`.steps` (the lab steps) and :mod:`.report` (Markdown).
+Modules: :mod:`workbench.core.tasks` (task definitions, shared), :mod:`.config`,
+:mod:`.grouping` (codes with a scale, precision), :mod:`.measure`, :mod:`.analysis` (IR, Sim),
+:mod:`.training`, :mod:`.steps`, :mod:`.stats` (the tests), :mod:`.verdicts` (robustness and
+the verdict) and :mod:`.report` (Markdown).
 """
 
 from __future__ import annotations
 
 from workbench.core.lab import Lab, Step, View
 
-from . import steps
+from . import steps, training, verdicts
 from .config import ToyTasksConfig
 
-__all__ = ["LAB", "ToyTasksConfig"]
+__all__ = ["LAB", "PRESETS", "ToyTasksConfig"]
+
+#: ``--preset sprint``: the sprint's 5-bit set-up exactly as this lab ran it before (one table,
+#: 200 nets of widths 16-16-16, MSE to 1e-7, absolute tol 1e-5, chained grouping);
+#: ``--preset quick``: a smoke run in well under 30 s on 2 CPU cores.
+PRESETS: dict[str, dict[str, object]] = {
+    "sprint": {
+        "n_bits": 5,
+        "lookup_tables": 1,
+        "seeds": 200,
+        "widths": [16, 16, 16],
+        "widths_sweep": [],
+        "steps": 5000,
+        "loss": "mse",
+        "loss_threshold": 1e-7,
+        "trained_thresholds": [1e-3, 1e-5, 1e-7],
+        "min_trained": 8,
+        "tol": 1e-5,
+        "tol_mode": "absolute",
+        "rule": "chained",
+        "tol_sweep": [1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2],
+        "n_permutations": 2000,
+    },
+    "quick": {
+        "n_bits": 5,
+        "lookup_tables": 3,
+        "seeds": 10,
+        "widths": [16, 4, 16],
+        "widths_sweep": [[16, 8, 16]],
+        "steps": 600,
+        "min_trained": 5,
+        "trained_thresholds": [1e-2, 1e-4],
+        "tol_sweep": [3e-3, 3e-2],
+        "snapshot_every": 100,
+        "n_permutations": 999,
+    },
+}
 
 LAB: Lab[ToyTasksConfig] = Lab(
     name="toy-tasks",
     title="Toy tasks: simple vs complex functions",
     description=(
-        "Trains one seed ensemble per boolean task (by default the sprint's first-bit and "
-        "random-lookup tasks on 5 bits) and asks how much information each layer keeps: "
-        "its entropy and MI with the input, exact over all 2^n inputs; how alike the "
-        "corresponding layers of different networks are (information ratio, Sim, "
-        "normalised similarity); and whether the answer survives the arbitrary choices of "
-        "tolerance and 'trained' threshold."
+        "Trains one seed ensemble per boolean task (first-bit, and K random lookup tables) and "
+        "architecture, and asks whether the simple task's nets store less information: each "
+        "layer's entropy and MI with input and target, exact over all 2^n inputs, beside the "
+        "random-init baseline and the nets' own precision; how alike the networks are (IR, "
+        "Sim); how entropy moves during training; and a Holm-corrected verdict over tables "
+        "that survives, or not, the arbitrary choices of tolerance, grouping rule and "
+        "'trained' threshold."
     ),
     config_cls=ToyTasksConfig,
     steps=(
         Step(
             "train",
             "Train the ensembles",
-            "Trains `seeds` networks per task as one batched model each (`optimizer`, `lr`, "
-            "`loss`), every network from its own seed. A network whose loss falls below "
-            "`loss_threshold` counts as trained and stops; one whose loss becomes NaN or "
-            "infinite is flagged and stops. Each network's weights are also kept from the "
-            "moment its loss first fell below each of `trained_thresholds`, for the "
-            "robustness step. The loss of every network is logged live, with the IR between "
-            "a few networks' last hidden layers.",
-            steps.train,
-            produces=("checkpoints/<task>", "<task>/train/*", "metrics: loss, live IR"),
+            "Trains `seeds` networks per task and lookup table (`lookup_tables` random tables), "
+            "for the main `widths` and every architecture in `widths_sweep`, each ensemble as "
+            "one batched model. A network whose loss falls below `loss_threshold` counts as "
+            "trained and stops. Each network's weights are kept from the moment its loss first "
+            "fell below each of `trained_thresholds`, its untrained twin is kept as the "
+            "random-init baseline, and every `snapshot_every` steps every layer's entropy and "
+            "MI with the target are measured (the compression curve).",
+            training.train,
+            produces=(
+                "checkpoints/<task>[_<arch>]",
+                "<name>/train/* (trained, targets, ...)",
+                "<name>/snapshots/*",
+                "metrics: loss, live IR",
+            ),
             views=(View("curve", "Median training loss", "*/train/loss_median", "report", "loss"),),
         ),
         Step(
             "information",
             "Information per layer",
-            "Discretizes every layer of every trained network on all 2^n inputs (two "
-            "inputs share a code when their activations agree within `tol`) and computes "
-            "its entropy H(layer) and its MI with the input, in bits. The inputs are "
-            "uniform and each layer is a function of the input, so I(X; layer) = H(layer) "
-            "exactly.",
+            "Groups every layer of every net on all 2^n inputs (two inputs share a code when "
+            "their activations agree within `tol`, relative to the layer's scale by default, "
+            "by the `rule`), and computes H(layer) = I(X; layer) and I(layer; y) in bits, for "
+            "the trained nets and at init. Beside `tol` it records the nets' own precision: "
+            "the output residual and float32 resolution, and the closest distinct codes; a "
+            "layer whose precision is coarser than `tol` is flagged.",
             steps.information,
-            produces=("<task>/entropy", "<task>/mi_input", "<task>/entropy/*"),
+            produces=(
+                "<name>/entropy",
+                "<name>/mi_target",
+                "<name>/precision/*",
+                "<name>/baseline/*",
+                "curves/<task>/*",
+                "sweep/<task>/entropy",
+            ),
             views=(
                 View("curve", "Mean entropy per layer", "entropy/mean_by_layer", "layer", "bits"),
+                View(
+                    "curve",
+                    "Entropy against training step",
+                    "curves/*/entropy/layer*",
+                    "step",
+                    "bits",
+                ),
+                View(
+                    "curve",
+                    "I(layer; y) against training step",
+                    "curves/*/mi_target/layer*",
+                    "step",
+                    "bits",
+                ),
+                View(
+                    "heatmap",
+                    "Entropy against architecture",
+                    "sweep/*/entropy",
+                    "layer",
+                    "architecture",
+                ),
             ),
         ),
         Step(
             "ir",
             "Information ratio between layers",
             "IR(x, y) = I(x; y) / H(x, y) is 1 exactly when two layers partition the inputs "
-            "the same way. Computed between corresponding layers of every pair of networks "
-            "of a task (seed × seed matrices), and as layer × layer matrices within a "
-            "network and across networks and tasks.",
+            "the same way. Computed once per ensemble pair between every layer of every pair "
+            "of networks (seed × seed matrices per layer, layer × layer means), trained and at "
+            "init.",
             steps.ir,
-            produces=("<task>/ir_seed_seed/*", "<task>/ir_layer_layer/*", "across/*"),
+            produces=("<name>/ir_seed_seed/*", "<name>/ir_layer_layer/*", "across/*"),
             views=(
                 View("heatmap", "IR between networks", "*/ir_seed_seed/layer*", "seed", "seed"),
                 View("heatmap", "Layer × layer IR", "*/ir_layer_layer/*", "layer", "layer"),
@@ -82,11 +155,10 @@ LAB: Lab[ToyTasksConfig] = Lab(
             "similarity",
             "Network similarity",
             "The sprint's Sim(X, Y), the mean IR over all layer pairs, and the normalised "
-            "similarity (each layer matched to its best partner, 1 exactly when both "
-            "networks hold the same partitions), for every pair of networks within each "
-            "task and across tasks.",
+            "similarity (each layer matched to its best partner, 1 exactly when both networks "
+            "hold the same partitions), read off the IR blocks.",
             steps.similarity,
-            produces=("<task>/sim", "<task>/normalized_similarity", "across/*/sim"),
+            produces=("<name>/sim", "<name>/normalized_similarity", "across/*/sim"),
             views=(
                 View("heatmap", "Normalised similarity", "*/normalized_similarity", "seed", "seed"),
             ),
@@ -94,32 +166,34 @@ LAB: Lab[ToyTasksConfig] = Lab(
         Step(
             "robustness",
             "Robustness to the arbitrary choices",
-            "Reruns the entropy comparison between tasks at every tolerance in `tol_sweep` "
-            "and every threshold in `trained_thresholds`, so you can see whether a "
-            "conclusion survives the choices the sprint made arbitrarily.",
-            steps.robustness,
+            "Reruns the claim's test at every 'trained' threshold in `trained_thresholds`, both "
+            "grouping rules and every tolerance in `tol_sweep`, with one set of permutations "
+            "reused across them.",
+            verdicts.robustness,
             produces=("robustness/*",),
             views=(
                 View(
                     "heatmap",
-                    "Entropy difference across settings (bits)",
-                    "robustness/*/difference/layer*",
-                    "tol",
+                    "Claim effect across settings (bits)",
+                    "robustness/effect/layer*",
+                    "rule and tol",
                     "trained threshold",
                 ),
             ),
         ),
         Step(
             "summary",
-            "Summary",
-            "Compares the tasks layer by layer: mean and standard deviation across networks, "
-            "a permutation-test p-value, and a plain statement of what the data supports "
-            "and how robust it is.",
-            steps.summary,
-            produces=("summary.md", "compare/*", "summary/finding"),
-            views=(View("text", "Summary", "summary.md"), View("table", "Comparison", "compare/")),
+            "Verdict",
+            "Holm-corrects every test the summary reports (per table, over tables, at init and "
+            "at every robustness setting) and states the verdict: supported, refuted, not "
+            "established or not testable, with its reason, the power analysis and every "
+            "arbitrary choice beside the result it shapes.",
+            verdicts.summary,
+            produces=("summary.md", "summary/finding", "summary/tests/*", "summary/power/*"),
+            views=(View("text", "Summary", "summary.md"), View("table", "Tests", "summary/")),
         ),
     ),
-    live_metrics=(steps.LIVE_IR,),
+    live_metrics=(training.LIVE_IR,),
     headline="summary/finding",
+    presets=PRESETS,
 )

@@ -1,4 +1,4 @@
-"""Pure analysis functions of the toy-tasks lab: codes, entropies, IR blocks, comparisons.
+"""Pure analysis functions of the toy-tasks lab: MI with the input, IR blocks, similarity.
 
 Every quantity is exact for the uniform distribution over all 2^n inputs: each
 input is one sample, so a layer's code (which inputs it maps to the "same"
@@ -7,102 +7,32 @@ entropy is the entropy of the layer under uniform inputs, not an estimate.
 
 Shapes: ``codes: (seed, layer, n_inputs)`` int64 with one row per network and
 layer (layers 1..L, the last is the linear output); IR blocks
-``ir: (seed_a, layer, seed_b, layer)``. Information is in bits.
-
-``similarity_matrix`` and ``normalized_similarity_matrix`` are re-exported from
-:mod:`workbench.measures`; they take codes ``(seed, layer, n_inputs)``.
+``ir: (seed_a, layer, seed_b, layer)``. Information is in bits. Codes come from
+:mod:`.grouping`; the IR blocks are computed once per ensemble pair and Sim and the
+normalised similarity are read off them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
-import torch
 
-from workbench.core.ensemble import EnsembleMLP, layer_activations
-from workbench.measures import (
-    discretize_batch,
-    entropy,
-    information_ratio_matrix,
-    mutual_information_matrix,
-    normalized_similarity_matrix,
-    similarity_matrix,
-    two_sample_permutation_test,
-)
+from workbench.measures import information_ratio_matrix, mutual_information_matrix
 
 __all__ = [
-    "Comparison",
     "bit_mutual_information",
-    "compare_groups",
     "input_mutual_information",
     "ir_blocks",
-    "layer_codes",
-    "layer_entropies",
     "layer_layer_across",
     "layer_layer_within",
-    "layer_posts",
-    "normalized_similarity_matrix",
+    "normalized_similarity_from_blocks",
     "off_diagonal",
     "seed_seed_ir",
-    "similarity_matrix",
-    "verdict",
+    "similarity_from_blocks",
 ]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-def layer_posts(model: EnsembleMLP, x: torch.Tensor) -> list[torch.Tensor]:
-    """Each layer's post-activation on the inputs: the representation it passes on.
-
-    Args:
-        model: The ensemble.
-        x: ``(n_inputs, d_in)``.
-
-    Returns:
-        One ``(seed, n_inputs, d_l)`` tensor per layer; the last is the linear output.
-    """
-    return [acts.post for acts in layer_activations(model, x)]
-
-
-def layer_codes(posts: Sequence[Any], tol: float) -> IntArray:
-    """Discretize every layer of every network on the shared inputs.
-
-    Two inputs get the same code in a layer when their activation vectors are
-    within ``tol`` (mean absolute difference per unit), closed transitively; see
-    :func:`workbench.measures.discretize`.
-
-    Args:
-        posts: Per layer, ``(seed, n_inputs, d_l)`` activations (tensor or array).
-        tol: Tolerance, >= 0.
-
-    Returns:
-        ``(seed, layer, n_inputs)`` int64 codes.
-    """
-    return np.stack([discretize_batch(p, tol) for p in posts], axis=1)
-
-
-def layer_entropies(codes: IntArray) -> FloatArray:
-    """H(layer) in bits for every network and layer, under uniform inputs.
-
-    ``H = -Σ_k (c_k / N) log2 (c_k / N)`` over the groups k of c_k inputs each, N = 2^n.
-
-    Args:
-        codes: ``(seed, layer, n_inputs)``.
-
-    Returns:
-        ``(seed, layer)`` entropies in [0, log2 N].
-    """
-    n_seeds, n_layers, _ = codes.shape
-    out = np.empty((n_seeds, n_layers))
-    for s in range(n_seeds):
-        for layer in range(n_layers):
-            out[s, layer] = entropy(codes[s, layer])
-    return out
 
 
 def input_mutual_information(codes: IntArray) -> FloatArray:
@@ -209,72 +139,34 @@ def off_diagonal(matrix: FloatArray) -> FloatArray:
     return np.asarray(matrix[~np.eye(n, dtype=bool)], dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Two groups of per-network values (e.g. one layer's entropy in two tasks).
+def similarity_from_blocks(ir: FloatArray) -> FloatArray:
+    """The sprint's Sim for every pair of networks, from IR blocks already computed.
 
-    Attributes:
-        mean_a, std_a, n_a: Group a's mean, sample standard deviation and size.
-        mean_b, std_b, n_b: The same for group b.
-        difference: mean_b - mean_a.
-        p_value: Two-sided permutation p-value for "same distribution": the share of
-            random relabellings whose |mean difference| is at least the observed one,
-            counted as (1 + k) / (1 + permutations). NaN when a group is empty.
-    """
-
-    mean_a: float
-    std_a: float
-    n_a: int
-    mean_b: float
-    std_b: float
-    n_b: int
-    difference: float
-    p_value: float
-
-
-def compare_groups(
-    a: FloatArray, b: FloatArray, *, n_permutations: int = 2000, seed: int = 0
-) -> Comparison:
-    """Compare two groups by their means, with a two-sided permutation test.
-
-    The statistic is T = |mean(b) - mean(a)|. Under the null hypothesis that both
-    groups come from one distribution the group labels are exchangeable, so
-    shuffling the labels samples T's null distribution (the two-sided
-    :func:`workbench.measures.two_sample_permutation_test`).
+    ``Sim[s, t] = (1 / (m n)) Σ_i Σ_j IR(x_i^s, y_j^t)``, the mean of each block, so the IR
+    matrices are computed once per run and not again for Sim (equal to
+    :func:`workbench.measures.similarity_matrix`; the tests check it).
 
     Args:
-        a: ``(n_a,)`` values of group a.
-        b: ``(n_b,)`` values of group b.
-        n_permutations: Label shuffles.
-        seed: Seed of the test's own generator.
+        ir: ``(seed_a, layer_a, seed_b, layer_b)``.
 
     Returns:
-        The :class:`Comparison`.
+        ``(seed_a, seed_b)``.
     """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-
-    def summary(v: FloatArray) -> tuple[float, float]:
-        mean = float(v.mean()) if v.size else float("nan")
-        std = float(v.std(ddof=1)) if v.size > 1 else float("nan")
-        return mean, std
-
-    mean_a, std_a = summary(a)
-    mean_b, std_b = summary(b)
-    p_value = float("nan")
-    if a.size and b.size:
-        test = two_sample_permutation_test(a, b, n_permutations=n_permutations, seed=seed)
-        p_value = test.p_value
-    return Comparison(
-        mean_a, std_a, int(a.size), mean_b, std_b, int(b.size), mean_b - mean_a, p_value
-    )
+    return np.asarray(ir.mean(axis=(1, 3)), dtype=np.float64)
 
 
-def verdict(comparison: Comparison, alpha: float) -> int:
-    """+1 when group a is significantly *lower* than b, -1 when higher, 0 otherwise.
+def normalized_similarity_from_blocks(ir: FloatArray) -> FloatArray:
+    """Normalised similarity for every pair of networks, from IR blocks already computed.
 
-    Significant means ``p_value < alpha`` (pass an already corrected alpha).
+    ``NSim = ½ [(1/m) Σ_i max_j IR(x_i, y_j) + (1/n) Σ_j max_i IR(x_i, y_j)]``, as
+    :func:`workbench.measures.normalized_similarity`.
+
+    Args:
+        ir: ``(seed_a, layer_a, seed_b, layer_b)``.
+
+    Returns:
+        ``(seed_a, seed_b)``.
     """
-    if not comparison.p_value < alpha:  # NaN counts as not significant
-        return 0
-    return 1 if comparison.difference > 0 else -1
+    best_a = ir.max(axis=3).mean(axis=1)  # (seed_a, seed_b): each layer of a, its best in b
+    best_b = ir.max(axis=1).mean(axis=2)  # (seed_a, seed_b)
+    return np.asarray(0.5 * (best_a + best_b), dtype=np.float64)

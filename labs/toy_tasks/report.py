@@ -1,270 +1,350 @@
-"""The toy-tasks lab's ``summary.md``: tables and plain statements of what the data supports."""
+"""The toy-tasks lab's ``summary.md``: the verdict first, then every number that shaped it.
+
+Every arbitrary choice (tol and its mode, the grouping rule, the trained threshold,
+``min_trained``, the flag's majority and float ulps, permutations, α) is printed next to the
+result it shapes; the robustness grid sweeps the ones that can move the answer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .analysis import Comparison
+from workbench.core.inference import TestFamily, Verdict
+
+from .config import arch_label
+from .grouping import RESOLUTION_ULPS
+from .measure import FLAG_FRACTION, LayerMeasures
+from .stats import SettingTests
+from .training import EnsembleRun, threshold_label
 
 if TYPE_CHECKING:
     from .config import ToyTasksConfig
 
-__all__ = ["LayerFinding", "PairFindings", "TaskSummary", "summary_markdown"]
+__all__ = ["ReportData", "summary_markdown"]
 
 
 @dataclass(frozen=True)
-class TaskSummary:
-    """One task's ensemble in numbers.
+class ReportData:
+    """Everything the summary reports (built by :func:`.verdicts.summary`)."""
 
-    Attributes:
-        name: Task name.
-        description: One line.
-        n_trained: Networks below ``loss_threshold`` (the main analysis uses these).
-        n_networks: Networks trained.
-        n_diverged: Networks whose loss became NaN or infinite.
-        entropy_mean: ``(layer,)`` mean H over the trained networks, bits.
-        entropy_std: ``(layer,)`` sample standard deviation, bits.
-    """
-
-    name: str
-    description: str
-    n_trained: int
-    n_networks: int
-    n_diverged: int
-    entropy_mean: npt.NDArray[np.float64]
-    entropy_std: npt.NDArray[np.float64]
+    cfg: ToyTasksConfig
+    runs: Mapping[str, EnsembleRun]
+    measures: Mapping[str, LayerMeasures | None]
+    baseline: Mapping[str, LayerMeasures]
+    verdict: Verdict
+    family: TestFamily
+    main: SettingTests | None
+    init: SettingTests | None
+    flags: npt.NDArray[np.bool_]
+    power: Mapping[str, float]
+    sides: Any
+    robustness: Mapping[float, Any]
+    grid: Sequence[tuple[str, float]]
 
 
-@dataclass(frozen=True)
-class LayerFinding:
-    """Task a against task b in one layer.
-
-    Attributes:
-        layer: ``layer1`` ... ``layerL``.
-        comparison: Entropies at the main setting.
-        main: Verdict at the main setting: +1 a keeps significantly less
-            information than b, -1 more, 0 no significant difference.
-        settings: ``(threshold, tol)`` verdicts of the robustness sweep.
-    """
-
-    layer: str
-    comparison: Comparison
-    main: int
-    settings: npt.NDArray[np.int8]
+def _f(v: float, spec: str = ".3f") -> str:
+    return "n/a" if v != v else format(v, spec)
 
 
-@dataclass(frozen=True)
-class PairFindings:
-    """All layers of one task pair."""
-
-    a: str
-    b: str
-    layers: list[LayerFinding]
+def _p(v: float) -> str:
+    return "n/a" if v != v else f"{v:.2g}"
 
 
-def summary_markdown(
-    cfg: ToyTasksConfig,
-    tasks: Sequence[TaskSummary],
-    pairs: Sequence[PairFindings],
-    *,
-    thresholds: Sequence[float],
-    tols: Sequence[float],
-    alpha: float,
-) -> str:
-    """Write the summary report.
+def _ms(values: npt.NDArray[np.float64]) -> str:
+    if values.size == 0:
+        return "n/a"
+    sd = float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
+    return f"{values.mean():.3f} ± {_f(sd)}"
 
-    Args:
-        cfg: The run's config.
-        tasks: One summary per task.
-        pairs: Findings for each pair of tasks (a before b in the config's order).
-        thresholds: The robustness sweep's thresholds for "trained" (rows of ``settings``).
-        tols: The sweep's tolerances (columns of ``settings``).
-        alpha: The per-layer significance level (already Bonferroni-corrected).
 
-    Returns:
-        Markdown text.
-    """
+def summary_markdown(d: ReportData) -> str:
+    """The summary report as Markdown."""
+    cfg = d.cfg
     n_layers = len(cfg.widths) + 1
+    keys = [f"layer{i}" for i in range(1, n_layers + 1)]
+    tol_words = (
+        f"tol = {cfg.tol:g} × the layer's mean distance between inputs"
+        if cfg.tol_mode == "relative"
+        else f"tol = {cfg.tol:g} (absolute)"
+    )
     lines = [
-        "# Toy tasks: how much information does each layer keep?",
+        "# Toy tasks: do nets trained on a simple function store less information?",
         "",
-        f"{cfg.seeds} networks per task, {cfg.n_bits}-bit inputs (all {2**cfg.n_bits} used), "
-        f"hidden widths {list(cfg.widths)} ({cfg.activation}), {cfg.optimizer} lr {cfg.lr:g}, "
-        f"{cfg.loss} loss, at most {cfg.steps} steps. A network counts as *trained* when its "
-        f"loss is below {cfg.loss_threshold:g}; two activation vectors are *the same* when their "
-        f"mean |difference| per unit is at most tol = {cfg.tol:g}.",
+        f"**{d.verdict.word}**: {d.verdict.reason}",
         "",
-        "| task | trained | diverged | what it computes |",
-        "|---|---|---|---|",
+        f"Claim: {d.verdict.claim}.",
+        "",
+        f"Set-up: {cfg.seeds} nets per ensemble, {cfg.n_bits}-bit inputs (all {2**cfg.n_bits} "
+        f"used), hidden widths {list(cfg.widths)} ({cfg.activation}), {cfg.optimizer} lr "
+        f"{cfg.lr:g}, {cfg.loss} loss, at most {cfg.steps} steps; random-lookup is "
+        f"{cfg.lookup_tables} table(s) (task_seed {cfg.task_seed}). A net is *trained* when its "
+        f"loss is below {cfg.loss_threshold:g}; an ensemble with fewer than min_trained = "
+        f"{cfg.min_trained} trained nets is left out. Two inputs share a code when their mean "
+        f"|difference| per unit is within {tol_words}, grouped by the **{cfg.rule}** rule.",
+        "",
+        "| ensemble | trained | diverged | median final loss | what it computes |",
+        "|---|---|---|---|---|",
     ]
-    for t in tasks:
+    for name, run in d.runs.items():
+        if run.widths != tuple(cfg.widths):
+            continue
         lines.append(
-            f"| {t.name} | {t.n_trained} / {t.n_networks} | {t.n_diverged} | {t.description} |"
+            f"| {name} | {int(run.trained.sum())} / {run.trained.size} | "
+            f"{int(run.result.diverged.sum())} | {np.nanmedian(run.result.final_loss):.2g} | "
+            f"{run.task.description} |"
         )
+    lines += _entropy_section(d, keys)
+    if d.main is not None:
+        lines += _effects_section(d, d.main, keys, "Effects at the main setting")
+    if d.init is not None:
+        lines += _effects_section(d, d.init, keys, "The same tests at init (a built-in null)")
+    lines += _robustness_section(d, keys)
+    lines += _power_section(d, keys)
+    lines += _sweep_section(d)
+    lines += _curve_section(d, keys)
     lines += [
         "",
-        "## Entropy of each layer (bits, mean ± std over trained networks)",
+        "## Tests and choices",
         "",
-        "| layer | " + " | ".join(t.name for t in tasks) + " |",
-        "|---|" + "---|" * len(tasks),
-    ]
-    for i in range(n_layers):
-        name = f"layer{i + 1}" + (" (out)" if i == n_layers - 1 else "")
-        cells = [f"{t.entropy_mean[i]:.3f} ± {t.entropy_std[i]:.3f}" for t in tasks]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Each layer is a deterministic function of the input and the {2**cfg.n_bits} inputs "
-        "are equally likely, so its mutual information with the input equals its entropy, "
-        "I(X; layer) = H(layer) - H(layer | X) = H(layer) (computed both ways; see "
-        "`*/mi_input/max_gap_to_entropy`). The numbers are exact for these inputs, not "
-        "estimates: the spread is across random initialisations only.",
-    ]
-    n_settings = len(thresholds) * len(tols)
-    for pair in pairs:
-        lines += _pair_section(pair, thresholds, tols, alpha, n_settings)
-    lines += ["", "## What the data supports", ""]
-    if not pairs:
-        lines.append("Only one task was trained, so there is nothing to compare.")
-    for pair in pairs:
-        lines += [f"- {s}" for s in _statements(pair)]
-    lines += [
-        "",
-        f"Significance: two-sided permutation test of the difference in mean entropy "
-        f"({cfg.n_permutations} label shuffles), at α = {cfg.alpha:g} Bonferroni-corrected "
-        f"over {n_layers} layers (p < {alpha:.3g}). Robustness: the same test at every "
-        f"'trained' threshold in {[f'{t:g}' for t in thresholds]} (each network as it was "
-        f"when its loss first fell below it) and every tol in {[f'{t:g}' for t in tols]}.",
+        f"Family: {d.family.description}; {d.family.size} tests, Holm-corrected at family-wise "
+        f"α = {cfg.alpha:g}. Net-level tests: two-sided permutation tests of the difference in "
+        f"mean entropy ({cfg.n_permutations} shuffles, drawn once and reused for every layer and "
+        "setting). Over tables: Crawford & Howell's single-case t-test of the first task's mean "
+        "against the tables' means (tables are the replicates); the cluster-permutation p of the "
+        "same hypothesis is shown as a cross-check (its floor is 1/(K+1)), not as a separate test. "
+        f"Layers flagged 'tolerance below the nets' precision' (tol_eff < max(output residual, "
+        f"{RESOLUTION_ULPS:g} float32 ulps of the layer's largest activation) in at least "
+        f"{FLAG_FRACTION:.0%} of the nets) are left out of the claim at that setting.",
         "",
     ]
     return "\n".join(lines)
 
 
-def _pair_section(
-    pair: PairFindings,
-    thresholds: Sequence[float],
-    tols: Sequence[float],
-    alpha: float,
-    n_settings: int,
-) -> list[str]:
+def _group_measures(d: ReportData, group: str, source: Mapping[str, Any]) -> LayerMeasures | None:
+    ms = [
+        m
+        for n, r in d.runs.items()
+        if r.group == group and r.widths == tuple(d.cfg.widths) and (m := source.get(n)) is not None
+    ]
+    if not ms:
+        return None
+    cat = {
+        f: np.concatenate([getattr(m, f) for m in ms]) for f in LayerMeasures.__dataclass_fields__
+    }
+    return LayerMeasures(**cat)
+
+
+def _entropy_section(d: ReportData, keys: list[str]) -> list[str]:
+    groups = list(dict.fromkeys(r.group for r in d.runs.values()))
     lines = [
         "",
-        f"## {pair.a} against {pair.b}",
+        "## Entropy of each layer (bits; trained mean ± std, with the random-init baseline)",
         "",
-        f"Δ = mean H({pair.b}) − mean H({pair.a}). The last columns count the {n_settings} "
-        f"robustness settings where {pair.a} keeps significantly less / more information "
-        "or the difference is not significant.",
-        "",
-        f"| layer | {pair.a} | {pair.b} | Δ (bits) | p | verdict | less / more / unclear |",
-        "|---|---|---|---|---|---|---|",
+        "| layer | " + " | ".join(f"{g} | {g} at init | I(layer; y)" for g in groups) + " |",
+        "|---|" + "---|---|---|" * len(groups),
     ]
-    for f in pair.layers:
-        c = f.comparison
-        counts = (int((f.settings == 1).sum()), int((f.settings == -1).sum()))
-        unclear = f.settings.size - counts[0] - counts[1]
+    per = {
+        g: (_group_measures(d, g, d.measures), _group_measures(d, g, d.baseline)) for g in groups
+    }
+    for i, key in enumerate(keys):
+        cells = []
+        for g in groups:
+            m, b = per[g]
+            cells += [
+                _ms(m.entropy[:, i]) if m else "n/a",
+                _ms(b.entropy[:, i]) if b else "n/a",
+                _f(float(m.mi_target[:, i].mean())) if m else "n/a",
+            ]
+        label = key + (" (out)" if i == len(keys) - 1 else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Each layer is a function of the uniformly distributed input, so I(X; layer) = H(layer) "
+        "exactly; the numbers are exact over all inputs, the spread is across initialisations.",
+        "",
+        "Precision (median over the trained nets of all ensembles): the tolerance actually used, "
+        "the nets' precision there, and the smallest distance between two distinct codes.",
+        "",
+        "| layer | tol_eff | precision | closest distinct codes | below precision | flag |",
+        "|---|---|---|---|---|---|",
+    ]
+    all_m = [m for m in d.measures.values() if m is not None and m.entropy.shape[1] == len(keys)]
+    for i, key in enumerate(keys):
+        if not all_m:
+            break
+        tol = np.concatenate([m.tol_eff[:, i] for m in all_m])
+        prec = np.concatenate([m.precision[:, i] for m in all_m])
+        dist = np.concatenate([m.min_distance[:, i] for m in all_m])
+        below = np.concatenate([m.below_precision[:, i] for m in all_m]).mean()
+        flag = "**tolerance below the nets' precision**" if d.flags[i] else ""
         lines.append(
-            f"| {f.layer} | {c.mean_a:.3f} | {c.mean_b:.3f} | {c.difference:+.3f} | "
-            f"{_p(c.p_value)} | {_verdict_text(f.main, pair)} | "
-            f"{counts[0]} / {counts[1]} / {unclear} |"
+            f"| {key} | {np.median(tol):.2g} | {np.median(prec):.2g} | "
+            f"{np.median(dist[np.isfinite(dist)]) if np.isfinite(dist).any() else float('nan'):.2g}"
+            f" | {below:.0%} | {flag} |"
         )
-    for f in pair.layers:
-        if f.settings.size and len(np.unique(f.settings)) > 1:
-            lines += _settings_grid(f, pair, thresholds, tols)
     return lines
 
 
-def _settings_grid(
-    f: LayerFinding, pair: PairFindings, thresholds: Sequence[float], tols: Sequence[float]
-) -> list[str]:
-    """A threshold × tol table of verdicts for one layer whose verdict changes."""
-    symbol = {1: "less", -1: "**more**", 0: "·"}
+def _effects_section(d: ReportData, t: SettingTests, keys: list[str], title: str) -> list[str]:
+    adj = d.family.adjusted()
+    prefix = "init/" if t is d.init else ""
     lines = [
         "",
-        f"{f.layer}: does {pair.a} keep less or more information than {pair.b}? "
-        "(· = no significant difference)",
+        f"## {title}",
         "",
-        "| trained below | " + " | ".join(f"tol {t:g}" for t in tols) + " |",
-        "|---|" + "---|" * len(tols),
+        f"Effect = mean H({d.sides.b}) − mean H({d.sides.a}) in bits: positive means "
+        f"{d.sides.a} stores less. p: raw; Holm: adjusted over the family.",
+        "",
     ]
-    for i, threshold in enumerate(thresholds):
-        cells = [symbol[int(v)] for v in f.settings[i]]
-        lines.append(f"| {threshold:g} | " + " | ".join(cells) + " |")
+    if t.excluded:
+        lines += [f"Left out (fewer than min_trained trained nets): {', '.join(t.excluded)}.", ""]
+    head = "| layer | " + " | ".join(f"{c} Δ (p, Holm)" for c in t.clusters)
+    if t.over_tables:
+        head += f" | over {len(t.clusters)} tables Δ, d (p, Holm) | cluster-perm p"
+    lines += [head + " |", "|---|" + "---|" * (len(t.clusters) + 2 * t.over_tables)]
+    for i, key in enumerate(keys):
+        cells = []
+        for c, cluster in enumerate(t.clusters):
+            h = adj.get(f"{prefix}{cluster}/{key}", float("nan"))
+            cells.append(f"{t.per_effect[0, c, i]:+.3f} ({_p(t.per_p[0, c, i])}, {_p(h)})")
+        if t.over_tables:
+            h = adj.get(f"{prefix}over-tables/{key}", float("nan"))
+            cells.append(
+                f"{t.over_effect[0, i]:+.3f}, {t.over_d[0, i]:+.2f} ({_p(t.over_p[0, i])}, {_p(h)})"
+            )
+            cells.append(_p(t.cluster_p[0, i]))
+        flag = " (flagged: left out)" if d.flags[i] else ""
+        lines.append(f"| {key}{flag} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _statements(pair: PairFindings) -> list[str]:
-    """Plain sentences: per direction, which layers and how robustly."""
-    out = []
-    robust_less = [f.layer for f in pair.layers if f.settings.size and (f.settings == 1).all()]
-    robust_more = [f.layer for f in pair.layers if f.settings.size and (f.settings == -1).all()]
-    if robust_less:
-        out.append(
-            f"**Supported:** {pair.a} networks keep less information than {pair.b} networks "
-            f"in {_join(robust_less)}, at every 'trained' threshold and tolerance tried."
+def _robustness_section(d: ReportData, keys: list[str]) -> list[str]:
+    if not d.robustness:
+        return []
+    adj = d.family.adjusted()
+    n_settings = len(d.robustness) * len(d.grid)
+    lines = [
+        "",
+        "## Robustness: the claim's test at every trained threshold × rule × tol",
+        "",
+        f"{n_settings} settings: thresholds {[threshold_label(t) for t in d.robustness]}, rules "
+        f"chained and leader, tol in {[f'{t:g}' for t in d.cfg.tol_sweep]} ({d.cfg.tol_mode}). "
+        "Counts of settings where the first task stores significantly less / more (Holm over "
+        "the whole family) / neither / not testable (flagged or too few trained nets).",
+        "",
+        "| layer | less | more | neither | not testable | effect range (bits) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, key in enumerate(keys):
+        less = more = neither = untestable = 0
+        effects: list[float] = []
+        for threshold, (tests, flags) in d.robustness.items():
+            for si, (rule, tol) in enumerate(d.grid):
+                if isinstance(tests, str) or flags[si, i]:
+                    untestable += 1
+                    continue
+                suffix = "over-tables" if tests.over_tables else tests.clusters[0]
+                eff = float(
+                    (tests.over_effect if tests.over_tables else tests.per_effect[:, 0])[si, i]
+                )
+                effects.append(eff)
+                name = f"robust/{threshold_label(threshold)}/{rule}/{tol:g}/{suffix}/{key}"
+                p = adj.get(name, float("nan"))
+                if p <= d.cfg.alpha:
+                    less, more = less + (eff > 0), more + (eff < 0)
+                else:
+                    neither += 1
+        span = f"{min(effects):+.3f} … {max(effects):+.3f}" if effects else "n/a"
+        lines.append(f"| {key} | {less} | {more} | {neither} | {untestable} | {span} |")
+    return lines
+
+
+def _power_section(d: ReportData, keys: list[str]) -> list[str]:
+    if not d.power:
+        return []
+    alpha = d.family.alpha / max(1, d.family.size)
+    lines = [
+        "",
+        f"## Power (80%, at the Holm floor α/m = {alpha:.2g})",
+        "",
+        "| layer | over tables: d | power now | tables needed | per table: median d | "
+        "nets per ensemble needed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in keys:
+        g = d.power.get
+        lines.append(
+            f"| {key} | {_f(g(f'{key}/d', float('nan')), '+.2f')} | "
+            f"{_f(g(f'{key}/power', float('nan')), '.0%')} | "
+            f"{_f(g(f'{key}/tables_needed', float('nan')), '.0f')} | "
+            f"{_f(g(f'{key}/per_table_d', float('nan')), '+.2f')} | "
+            f"{_f(g(f'{key}/nets_needed', float('nan')), '.0f')} |"
         )
-    if robust_more:
-        out.append(
-            f"**Supported:** {pair.a} networks keep more information than {pair.b} networks "
-            f"in {_join(robust_more)}, at every 'trained' threshold and tolerance tried."
-        )
-    for f in pair.layers:
-        if f.layer in robust_less or f.layer in robust_more or not f.settings.size:
+    lines += [
+        "",
+        "Over tables the first task is a single case: more tables cannot make a small d "
+        "detectable (inf = unreachable at any number of tables). Per table the normal "
+        "approximation n = 2 (z_{1-α/2} + z_{0.8})² / d² is slightly optimistic below ~10 nets.",
+    ]
+    return lines
+
+
+def _sweep_section(d: ReportData) -> list[str]:
+    archs = d.cfg.architectures()
+    if len(archs) < 2:
+        return []
+    groups = list(dict.fromkeys(r.group for r in d.runs.values()))
+    lines = [
+        "",
+        "## Entropy against width and depth (mean over trained nets, bits; descriptive)",
+        "",
+        "| architecture | " + " | ".join(groups) + " |",
+        "|---|" + "---|" * len(groups),
+    ]
+    for widths in archs:
+        cells = []
+        for g in groups:
+            ms = [
+                m
+                for n, r in d.runs.items()
+                if r.group == g and r.widths == widths and (m := d.measures.get(n)) is not None
+            ]
+            if not ms:
+                cells.append("n/a")
+                continue
+            h = np.concatenate([m.entropy for m in ms]).mean(axis=0)
+            cells.append(
+                " / ".join(f"{v:.2f}" for v in h) + f" (n = {sum(m.entropy.shape[0] for m in ms)})"
+            )
+        lines.append(f"| {arch_label(widths)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _curve_section(d: ReportData, keys: list[str]) -> list[str]:
+    groups = [g for g in dict.fromkeys(r.group for r in d.runs.values())]
+    rows = []
+    for g in groups:
+        curves = [r.curves for r in d.runs.values() if r.group == g and r.curves is not None]
+        if not curves:
             continue
-        less, more = int((f.settings == 1).sum()), int((f.settings == -1).sum())
-        if less == 0 and more == 0:
-            continue
-        neither = f.settings.size - less - more
-        flips = " The direction itself flips with the settings." if less and more else ""
-        out.append(
-            f"**Depends on the arbitrary choices:** in {f.layer}, {pair.a} keeps significantly "
-            f"less information than {pair.b} at {less} of {f.settings.size} settings, more at "
-            f"{more}, and neither at {neither} (see the grid above).{flips}"
-        )
-    quiet = [f.layer for f in pair.layers if f.settings.size and not (f.settings != 0).any()]
-    if quiet:
-        out.append(
-            f"No significant difference between {pair.a} and {pair.b} in {_join(quiet)} "
-            "at any setting."
-        )
-    if pair.a == "first-bit" and pair.b == "random-lookup":
-        out.append(_sprint_verdict(robust_less, robust_more, pair))
-    return out
-
-
-def _sprint_verdict(robust_less: list[str], robust_more: list[str], pair: PairFindings) -> str:
-    claim = (
-        "The sprint's tentative finding was that simple-task networks "
-        '"have the potential to throw away more information".'
-    )
-    if robust_less and not robust_more:
-        return f"{claim} These runs support it, robustly, in {_join(robust_less)}."
-    if robust_more and not robust_less:
-        return f"{claim} These runs contradict it: first-bit keeps *more* in {_join(robust_more)}."
-    if robust_less and robust_more:
-        return (
-            f"{claim} These runs give a mixed answer: less in {_join(robust_less)}, "
-            f"more in {_join(robust_more)}."
-        )
-    return (
-        f"{claim} No layer shows a difference that survives every setting, "
-        "so these runs do not establish it."
-    )
-
-
-def _verdict_text(v: int, pair: PairFindings) -> str:
-    return {1: f"{pair.a} less", -1: f"{pair.a} more", 0: "no significant difference"}[v]
-
-
-def _p(p: float) -> str:
-    return "n/a" if p != p else f"{p:.3g}"
-
-
-def _join(items: Sequence[str]) -> str:
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+        h = np.concatenate([c.entropy for c in curves], axis=1)  # (step, net, layer)
+        first, last = np.nanmedian(h[0], axis=0), np.nanmedian(h[-1], axis=0)
+        cells = " / ".join(f"{a:.2f} → {b:.2f}" for a, b in zip(first, last, strict=True))
+        rows.append(f"| {g} | {cells} |")
+    if not rows:
+        return []
+    return [
+        "",
+        f"## Entropy during training (every {d.cfg.snapshot_every} steps; arrays curves/*)",
+        "",
+        "Median over all nets (trained or not) at step 0 → the last step, layer by layer:",
+        "",
+        "| task | " + " / ".join(keys) + " |",
+        "|---|---|",
+        *rows,
+    ]

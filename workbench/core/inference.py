@@ -39,6 +39,8 @@ __all__ = [
     "nested_permutation_test",
     "not_testable",
     "seeds_for_power",
+    "single_case_power",
+    "single_case_test",
     "spearman_permutation_test",
 ]
 
@@ -383,3 +385,71 @@ def nested_permutation_test(
     null = (mask @ means) / k - ((~mask) @ means) / (len(names) - k)
     extreme = int(np.count_nonzero(np.abs(null) >= abs(d) - 1e-12))
     return d, (1 + extreme) / (1 + n_permutations), cluster_means
+
+
+def single_case_test(case: float, controls: npt.ArrayLike) -> tuple[float, float, float]:
+    """Is one case unlike a small sample of controls? Crawford & Howell's (1998) t-test.
+
+    One cluster against K clusters, e.g. the mean entropy of the first-bit nets against the mean
+    entropies of the nets of K random lookup tables: the tables, not the nets, are the
+    replicates. Under the null the case is one more draw from the controls' normal
+    distribution, so ``t = (x* - x̄) / (s sqrt((K + 1) / K))`` follows Student's t with K - 1
+    degrees of freedom (x̄, s: the controls' mean and sample SD). Unlike a cluster permutation
+    test, whose p-value cannot go below 1 / (K + 1), it can answer with few controls, at the
+    price of assuming normal cluster means.
+
+    Args:
+        case: x*, the single case's value.
+        controls: (K,) the controls' values, K >= 2.
+
+    Returns:
+        ``(t, p, d)``: the statistic, its two-sided p-value and the effect size
+        ``d = (x* - x̄) / s`` (NaN, NaN, NaN with fewer than 2 controls; t = ±inf and p = 0 when
+        the controls are all equal and the case differs, p = 1 when it does not).
+    """
+    from scipy.stats import t as student_t  # lazy: keeps importing inference cheap
+
+    c = np.asarray(controls, dtype=np.float64).reshape(-1)
+    if c.size < 2 or not math.isfinite(case) or not np.all(np.isfinite(c)):
+        return math.nan, math.nan, math.nan
+    k = c.size
+    diff = float(case - c.mean())
+    s = float(c.std(ddof=1))
+    if s == 0.0:
+        if diff == 0.0:
+            return 0.0, 1.0, 0.0
+        inf = math.copysign(math.inf, diff)
+        return inf, 0.0, inf
+    t = diff / (s * math.sqrt((k + 1) / k))
+    return t, float(2 * student_t.sf(abs(t), df=k - 1)), diff / s
+
+
+def single_case_power(effect_size: float, n_controls: int, alpha: float) -> float:
+    """Power of :func:`single_case_test` at effect ``d = (μ* - μ) / σ`` with K controls.
+
+    With a normal case and controls, ``t`` is noncentral t with K - 1 degrees of freedom and
+    noncentrality ``δ = d / sqrt((K + 1) / K)``; power ``= P(|T| > t_{1-α/2, K-1})``. As K grows
+    the power tends to that of a z-test of one draw, ``Φ(|d| - z_{1-α/2})`` (roughly): more
+    controls cannot make a small d detectable from a single case.
+
+    Args:
+        effect_size: d (signed or not; NaN gives NaN).
+        n_controls: K >= 2.
+        alpha: Two-sided level, in (0, 1): the per-test level a correction leaves.
+
+    Returns:
+        The power in [0, 1].
+    """
+    from scipy.stats import nct
+    from scipy.stats import t as student_t
+
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1); got {alpha}")
+    if n_controls < 2 or math.isnan(effect_size):
+        return math.nan
+    if math.isinf(effect_size):
+        return 1.0
+    df = n_controls - 1
+    delta = abs(effect_size) / math.sqrt((n_controls + 1) / n_controls)
+    crit = float(student_t.ppf(1 - alpha / 2, df))
+    return float(nct.sf(crit, df, delta) + nct.cdf(-crit, df, delta))

@@ -15,6 +15,12 @@ Built-in tasks:
 
 Any other name is a truth table given in the config as a string of 2^n characters
 ``0``/``1``, e.g. ``truth_tables = { xor01 = "0011110000111100..." }``.
+
+Many random tables: ``random-lookup.k`` (k = 0, 1, ...) is the random lookup table seeded by
+``task_seed + k``, so ``random-lookup.0`` is the table ``random-lookup`` draws with the same
+``task_seed``. :func:`make_lookup_tables` builds K of them and :func:`expand_tasks` turns a
+config's ``tasks`` with ``lookup_tables = K`` into the list of tasks to train, so that inference
+can be over tables rather than about one table.
 """
 
 from __future__ import annotations
@@ -32,8 +38,15 @@ __all__ = [
     "all_inputs",
     "check_task_names",
     "check_truth_table",
+    "expand_tasks",
+    "lookup_table_name",
+    "make_lookup_tables",
     "make_task",
+    "table_index",
 ]
+
+#: Separator between ``random-lookup`` and the table index: ``random-lookup.3``.
+TABLE_SEPARATOR = "."
 
 BUILTIN_TASKS: dict[str, str] = {
     "first-bit": "the first (most significant) input bit",
@@ -106,6 +119,11 @@ def make_task(
     """
     tables = dict(truth_tables or {})
     x = all_inputs(n_bits, torch.int64)
+    index = table_index(name)
+    if index is not None:
+        gen = torch.Generator(device="cpu").manual_seed(task_seed + index)
+        targets = torch.randint(0, 2, (2**n_bits,), generator=gen)
+        return Task(name, f"random lookup table {index} (seeded by task_seed + {index})", targets)
     if name == "first-bit":
         targets = x[:, 0].clone()
     elif name == "random-lookup":
@@ -155,8 +173,59 @@ def check_task_names(names: Sequence[str], truth_tables: Mapping[str, str]) -> N
         if name in seen:
             raise ConfigError("tasks", list(names), f"distinct names; {name!r} appears twice")
         seen.add(name)
-        if name not in BUILTIN_TASKS and name not in truth_tables:
+        if name not in BUILTIN_TASKS and name not in truth_tables and table_index(name) is None:
             raise ConfigError("tasks", list(names), _allowed_names(truth_tables))
+
+
+def table_index(name: str) -> int | None:
+    """k for a task named ``random-lookup.k`` (k a non-negative integer), else None."""
+    base, sep, index = name.partition(TABLE_SEPARATOR)
+    if base != "random-lookup" or not sep or not index.isdigit():
+        return None
+    return int(index)
+
+
+def lookup_table_name(index: int) -> str:
+    """``random-lookup.<index>``, the task name of the index-th random table."""
+    return f"random-lookup{TABLE_SEPARATOR}{index}"
+
+
+def make_lookup_tables(n_bits: int, k: int, task_seed: int = 0) -> list[Task]:
+    """K independent random lookup tables on n bits: table i is seeded by ``task_seed + i``.
+
+    Args:
+        n_bits: Input width n.
+        k: Number of tables, >= 1.
+        task_seed: Seed of table 0.
+
+    Returns:
+        Tasks named ``random-lookup.0`` ... ``random-lookup.<k-1>``, each with ``(2^n,)`` targets.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1 lookup tables; got {k}")
+    return [make_task(lookup_table_name(i), n_bits, task_seed=task_seed) for i in range(k)]
+
+
+def expand_tasks(names: Sequence[str], lookup_tables: int) -> list[str]:
+    """The tasks to train: ``random-lookup`` becomes K tables when ``lookup_tables = K > 1``.
+
+    With K = 1 the list is unchanged (``random-lookup`` stays one table, seeded by
+    ``task_seed``), so configs written before lookup tables existed mean what they meant.
+
+    Args:
+        names: The config's ``tasks``.
+        lookup_tables: K >= 1.
+
+    Returns:
+        Task names in order, ``random-lookup`` replaced by ``random-lookup.0`` ... ``.<K-1>``.
+    """
+    out: list[str] = []
+    for name in names:
+        if name == "random-lookup" and lookup_tables > 1:
+            out.extend(lookup_table_name(i) for i in range(lookup_tables))
+        else:
+            out.append(name)
+    return out
 
 
 def _allowed_names(truth_tables: Mapping[str, str]) -> str:

@@ -1,0 +1,414 @@
+"""Step 1 of the toy-tasks lab: train one ensemble per (architecture, task), with its baseline.
+
+Every ensemble keeps
+
+* its random-init twin (the same seeds, untrained), the baseline measured beside every trained
+  number;
+* each net's weights from the moment its loss first fell below each "trained" threshold (for
+  the robustness step);
+* for the main architecture, every layer's entropy and MI with the target every
+  ``snapshot_every`` steps, the compression curve (Shwartz-Ziv & Tishby, 2017, measured here
+  exactly over all inputs rather than estimated).
+
+Names: the ensemble of task ``t`` on the main ``widths`` is ``t``; on a sweep architecture it is
+``t_w32x4x32`` (:func:`.config.ensemble_name`). Checkpoints ``checkpoints/<name>.safetensors``
+hold ``EnsembleMLP.state_dict()``; arrays ``<name>/train/trained`` ``(seed,)`` 0/1 and
+``<name>/train/targets`` ``(2^n,)`` int64 let other labs load the nets without this lab
+(:mod:`workbench.core.from_run`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from workbench.core.ensemble import (
+    EnsembleMLP,
+    TrainConfig,
+    TrainProgress,
+    TrainResult,
+    init_ensemble,
+    layer_activations,
+    train_ensemble,
+)
+from workbench.core.lab import RunContext
+from workbench.core.tasks import Task, all_inputs, make_task
+from workbench.measures import information_ratio_matrix
+
+from .config import ToyTasksConfig, arch_label, ensemble_name
+from .grouping import group_codes, layer_entropies, scaled_codes, target_mutual_information
+
+__all__ = ["CHECK_EVERY", "LIVE_IR", "Curves", "EnsembleRun", "Snapshot", "layer_posts", "train"]
+
+#: Steps between the engine's progress callbacks: snapshots for the "trained" thresholds and
+#: the compression curve are taken at this resolution.
+CHECK_EVERY = 5
+#: Networks whose last hidden layers give the live IR metric while training.
+LIVE_SEEDS = 16
+#: The live IR metric's key in metrics.jsonl (``Lab.live_metrics``).
+LIVE_IR = "live/ir_last_hidden"
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def layer_posts(model: EnsembleMLP, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each layer's post-activation on ``x: (n_inputs, d_in)``: one ``(seed, n_inputs, d_l)``
+    tensor per layer, the last being the linear output."""
+    return [acts.post for acts in layer_activations(model, x)]
+
+
+@dataclass
+class Snapshot:
+    """Each network's weights when its loss first fell below one threshold.
+
+    Attributes:
+        params: ``(seed, n_params)``; rows not captured hold the initial weights.
+        captured: ``(seed,)`` bool, the loss fell below the threshold.
+        step: ``(seed,)`` step of the capture, -1 if never.
+    """
+
+    params: torch.Tensor
+    captured: npt.NDArray[np.bool_]
+    step: IntArray
+
+
+@dataclass
+class Curves:
+    """Layer measures against training step (main architecture only).
+
+    Attributes:
+        steps: ``(snapshot,)`` 0, snapshot_every, ..., steps.
+        entropy: ``(snapshot, seed, layer)`` H(layer) = I(X; layer), bits; NaN once diverged.
+        mi_target: ``(snapshot, seed, layer)`` I(layer; y), bits.
+        seconds: Wall time spent measuring them.
+    """
+
+    steps: IntArray
+    entropy: FloatArray
+    mi_target: FloatArray
+    seconds: float
+
+
+@dataclass
+class EnsembleRun:
+    """One trained ensemble and what the analysis needs of it."""
+
+    name: str
+    task: Task
+    group: str  # the config task it belongs to: "random-lookup" for every table
+    widths: tuple[int, ...]
+    model: EnsembleMLP
+    init: EnsembleMLP  # the random-init baseline: same seeds, untrained
+    result: TrainResult
+    trained: npt.NDArray[np.bool_]
+    snapshots: dict[float, Snapshot] = field(default_factory=dict)
+    curves: Curves | None = None
+
+    def trained_model(self) -> EnsembleMLP | None:
+        """The networks that count as trained, or None if none do."""
+        index = np.flatnonzero(self.trained)
+        return self.model.select(index.tolist()) if index.size else None
+
+    def snapshot_model(self, threshold: float) -> EnsembleMLP | None:
+        """The networks as they were when their loss first fell below ``threshold``."""
+        snap = self.snapshots[threshold]
+        index = np.flatnonzero(snap.captured)
+        if not index.size:
+            return None
+        rows = torch.as_tensor(index, device=snap.params.device)
+        return EnsembleMLP(
+            snap.params.index_select(0, rows),
+            self.model.sizes,
+            self.model.activation,
+            [self.model.seeds[i] for i in index],
+        )
+
+
+def _config(ctx: RunContext) -> ToyTasksConfig:
+    config: ToyTasksConfig = ctx.config
+    return config
+
+
+def _group_of(task: str, cfg: ToyTasksConfig) -> str:
+    return task if task in cfg.tasks else "random-lookup"
+
+
+def train(ctx: RunContext) -> None:
+    """Train every (architecture, task) ensemble; keep baselines, snapshots and curves."""
+    cfg = _config(ctx)
+    x = all_inputs(cfg.n_bits).to(ctx.device)
+    tasks = cfg.trained_tasks()
+    archs = cfg.architectures()
+    runs: dict[str, EnsembleRun] = {}
+    total = cfg.steps * len(tasks) * len(archs)
+    done = 0
+    for widths in archs:
+        train_config = TrainConfig(
+            widths=widths,
+            activation=cfg.activation,
+            optimizer=cfg.optimizer,
+            lr=cfg.lr,
+            steps=cfg.steps,
+            batch_size=cfg.batch_size or None,
+            loss=cfg.loss,
+            loss_threshold=cfg.loss_threshold,
+            log_every=CHECK_EVERY,
+            data_seed=cfg.data_seed,
+        )
+        main = widths == tuple(cfg.widths)
+        for index, task_name in enumerate(tasks):
+            task = make_task(
+                task_name, cfg.n_bits, task_seed=cfg.task_seed, truth_tables=cfg.truth_tables
+            )
+            y = task.targets.to(ctx.device, torch.float32).unsqueeze(1)  # (2^n, 1)
+            # Task i trains its own seeds, so the tasks' ensembles are independent samples.
+            first = cfg.seed + index * cfg.seeds
+            seeds = range(first, first + cfg.seeds)
+            model = init_ensemble(train_config, seeds, cfg.n_bits, 1, ctx.device)
+            init = EnsembleMLP(model.params.clone(), model.sizes, model.activation, list(seeds))
+            snapshots = {
+                t: Snapshot(
+                    model.params.clone(),
+                    np.zeros(cfg.seeds, dtype=bool),
+                    np.full(cfg.seeds, -1, dtype=np.int64),
+                )
+                for t in sorted(set(cfg.trained_thresholds), reverse=True)
+            }
+            name = ensemble_name(task_name, widths, cfg.widths)
+            monitor = _TrainingMonitor(
+                ctx, name, model, x, task, snapshots, offset=done, total=total, curves=main
+            )
+            result = train_ensemble(model, x, y, train_config, callback=monitor)
+            done += cfg.steps
+            trained = result.converged if cfg.loss_threshold > 0 else ~result.diverged
+            run = EnsembleRun(
+                name, task, _group_of(task_name, cfg), widths, model, init, result, trained,
+                snapshots, monitor.curves(),
+            )  # fmt: skip
+            runs[name] = run
+            _save_training(ctx, run, monitor)
+    ctx.state["runs"] = runs
+    ctx.state["x"] = x
+
+
+class _TrainingMonitor:
+    """The training callback: snapshots, compression curve, loss metrics, live IR, progress."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        name: str,
+        model: EnsembleMLP,
+        x: torch.Tensor,
+        task: Task,
+        snapshots: dict[float, Snapshot],
+        *,
+        offset: int,
+        total: int,
+        curves: bool,
+    ) -> None:
+        self.ctx = ctx
+        self.cfg = _config(ctx)
+        self.name = name
+        self.model = model
+        self.x = x
+        self.target = task.targets.numpy()
+        self.snapshots = snapshots
+        self.offset = offset
+        self.total = total
+        self.live = curves
+        self.next_log = self.cfg.log_every
+        self.logged_steps: list[int] = []
+        self.logged_loss: list[FloatArray] = []
+        every = self.cfg.snapshot_every if curves else 0
+        self.curve_steps = list(range(0, self.cfg.steps + 1, every)) if every else []
+        if self.curve_steps and self.curve_steps[-1] != self.cfg.steps:
+            self.curve_steps.append(self.cfg.steps)
+        self.curve_h: list[FloatArray] = []
+        self.curve_mi: list[FloatArray] = []
+        self.curve_seconds = 0.0
+
+    def __call__(self, progress: TrainProgress) -> None:
+        self._capture(progress)
+        self._measure_curve(progress)
+        if progress.step >= self.next_log or progress.done:
+            self._log(progress)
+            while self.next_log <= progress.step:
+                self.next_log += self.cfg.log_every
+        self.ctx.progress(
+            self.offset + progress.step,
+            self.total,
+            task=self.name,
+            converged=int(progress.converged.sum()),
+            diverged=int(progress.diverged.sum()),
+            steps_per_second=round(progress.steps_per_second, 1),
+        )
+
+    def _capture(self, progress: TrainProgress) -> None:
+        # The model holds the weights the report describes (see train_ensemble), so a
+        # network is captured within CHECK_EVERY steps of crossing each threshold.
+        for threshold, snap in self.snapshots.items():
+            newly = (progress.loss < threshold) & ~snap.captured  # NaN < t is False
+            if newly.any():
+                rows = torch.as_tensor(np.flatnonzero(newly), device=snap.params.device)
+                snap.params.index_copy_(0, rows, self.model.params.index_select(0, rows))
+                snap.captured |= newly
+                snap.step[newly] = progress.step
+
+    def _measure_curve(self, progress: TrainProgress) -> None:
+        """Measure at each curve step (a multiple of CHECK_EVERY, so a report falls on it).
+
+        After the final report every net is frozen (or the steps ran out), so the curve steps
+        still to come repeat that measurement exactly.
+        """
+        due = len(self.curve_h)
+        if due >= len(self.curve_steps):
+            return
+        if progress.step < self.curve_steps[due] and not progress.done:
+            return
+        start = time.perf_counter()
+        codes = scaled_codes(
+            layer_posts(self.model, self.x), self.cfg.tol, rule=self.cfg.rule,
+            mode=self.cfg.tol_mode,
+        ).codes  # fmt: skip
+        h = layer_entropies(codes)
+        mi = target_mutual_information(codes, self.target)
+        h[progress.diverged], mi[progress.diverged] = np.nan, np.nan
+        if progress.done:
+            repeats = len(self.curve_steps) - due
+        else:
+            repeats = sum(1 for s in self.curve_steps[due:] if s <= progress.step)
+        self.curve_h.extend([h] * repeats)
+        self.curve_mi.extend([mi] * repeats)
+        self.curve_seconds += time.perf_counter() - start
+
+    def curves(self) -> Curves | None:
+        if not self.curve_steps:
+            return None
+        return Curves(
+            np.asarray(self.curve_steps[: len(self.curve_h)], dtype=np.int64),
+            np.stack(self.curve_h),
+            np.stack(self.curve_mi),
+            self.curve_seconds,
+        )
+
+    def _log(self, progress: TrainProgress) -> None:
+        records: list[dict[str, Any]] = [
+            {"step": progress.step, "task": self.name, "seed": seed, "loss": float(loss)}
+            for seed, loss in zip(self.model.seeds, progress.loss, strict=True)
+        ]
+        live = self._live_ir(progress) if self.live else None
+        if live is not None:
+            records.append({"step": progress.step, "task": self.name, LIVE_IR: live})
+        self.ctx.log_metrics(records)
+        self.logged_steps.append(progress.step)
+        self.logged_loss.append(progress.loss)
+
+    def _live_ir(self, progress: TrainProgress) -> float | None:
+        """Mean IR between the last hidden layers of a few networks (cheap, for the TUI)."""
+        if self.model.n_layers < 2:
+            return None
+        ok = np.flatnonzero(~progress.diverged)[:LIVE_SEEDS]
+        if ok.size < 2:
+            return None
+        last_hidden = layer_activations(self.model.select(ok.tolist()), self.x)[-2].post
+        if not bool(torch.isfinite(last_hidden).all()):
+            return None
+        codes = group_codes(last_hidden, self.cfg.tol, "chained")  # (seed, n_inputs)
+        ratios = information_ratio_matrix(codes)
+        return float(ratios[~np.eye(len(ok), dtype=bool)].mean())
+
+
+def threshold_label(value: float) -> str:
+    """``1e-05`` style label of a threshold or tolerance."""
+    return f"{value:.0e}" if value > 0 else "0"
+
+
+def _save_history(
+    ctx: RunContext, run: EnsembleRun, monitor: _TrainingMonitor, thresholds: list[float]
+) -> None:
+    name, result = run.name, run.result
+    ctx.save_array(
+        f"{name}/train/loss_history",
+        np.stack(monitor.logged_loss, axis=1),
+        axes=("seed", "report"),
+        description="every network's training loss at each logged step",
+    )
+    ctx.save_array(f"{name}/train/report_steps", np.asarray(monitor.logged_steps), axes=("report",))
+    ctx.save_array(
+        f"{name}/train/loss_median",
+        np.nanmedian(np.stack(monitor.logged_loss), axis=1),
+        axes=("report",),
+        description="median training loss over the networks at each logged step",
+    )
+    ctx.save_array(f"{name}/train/steps_trained", result.steps_trained, axes=("seed",))
+    ctx.save_array(
+        f"{name}/train/snapshot_step",
+        np.stack([run.snapshots[t].step for t in thresholds]),
+        axes=("threshold", "seed"),
+        labels={"threshold": [threshold_label(t) for t in thresholds]},
+        description="step at which each network's loss first fell below each threshold (-1: never)",
+    )
+    if run.curves is not None:
+        labels = {"step": [str(s) for s in run.curves.steps]}
+        for key, values in (("entropy", run.curves.entropy), ("mi_target", run.curves.mi_target)):
+            ctx.save_array(
+                f"{name}/snapshots/{key}",
+                values,
+                axes=("step", "seed", "layer"),
+                labels=labels,
+                description=f"{key} of every layer of every net against training step, bits",
+            )
+
+
+def _save_training(ctx: RunContext, run: EnsembleRun, monitor: _TrainingMonitor) -> None:
+    cfg = _config(ctx)
+    name, result = run.name, run.result
+    ctx.save_checkpoint(name, run.model.state_dict())
+    ctx.save_array(f"{name}/train/trained", run.trained.astype(np.int8), axes=("seed",))
+    ctx.save_array(
+        f"{name}/train/targets",
+        run.task.targets.numpy().astype(np.int64),
+        axes=("input",),
+        description="the training target of every input (input i = the bits of i, MSB first)",
+    )
+    ctx.save_array(f"{name}/train/final_loss", result.final_loss, axes=("seed",))
+    thresholds = list(run.snapshots)
+    if run.widths == tuple(cfg.widths):  # sweep members keep only what other labs need
+        _save_history(ctx, run, monitor, thresholds)
+    trained_steps = result.steps_trained[run.trained]
+    results: dict[str, float | int | str | bool] = {
+        f"{name}/architecture": arch_label(run.widths),
+        f"{name}/trained/count": int(run.trained.sum()),
+        f"{name}/trained/fraction": float(run.trained.mean()),
+        f"{name}/diverged/count": int(result.diverged.sum()),
+        f"{name}/final_loss/median": float(np.nanmedian(result.final_loss)),
+        f"{name}/steps_to_trained/median": (
+            float(np.median(trained_steps)) if trained_steps.size else float("nan")
+        ),
+        f"{name}/train/seconds": float(result.seconds),
+    }
+    if run.widths == tuple(cfg.widths) and cfg.n_bits <= 6:
+        results[f"{name}/truth_table"] = run.task.truth_table
+    if run.curves is not None:
+        results[f"{name}/snapshots/seconds"] = run.curves.seconds
+    for t in thresholds:
+        results[f"{name}/trained/below_{threshold_label(t)}/count"] = int(
+            run.snapshots[t].captured.sum()
+        )
+    ctx.set_results(results)
+    if cfg.loss_threshold > 0 and not run.trained.all():
+        ctx.logger.info(
+            "%s: %d of %d networks did not reach loss %g in %d steps; they are left out",
+            name,
+            int((~run.trained).sum()),
+            cfg.seeds,
+            cfg.loss_threshold,
+            cfg.steps,
+        )
