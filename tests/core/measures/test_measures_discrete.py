@@ -153,6 +153,12 @@ def test_sorting_path_equals_matmul_path(
     by_matmul = discrete_module._joint_entropies_matmul(codes, other)
     by_sorting = discrete_module._joint_entropies_sort(codes, other)
     assert torch.allclose(by_matmul, by_sorting, atol=1e-12)
+    # The symmetric case computes the tiles on and above the diagonal and mirrors them.
+    for path in (discrete_module._joint_entropies_matmul, discrete_module._joint_entropies_sort):
+        full = path(other, other)
+        mirrored = path(other, other, symmetric=True)
+        assert torch.allclose(mirrored, full, atol=1e-12)
+        assert torch.equal(mirrored, mirrored.T)
     # Peer: numpy's unique over the stacked label pairs, pair by pair.
     for p in range(6):
         for q in range(9):

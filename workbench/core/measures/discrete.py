@@ -9,7 +9,7 @@ biased low as estimates of a larger population's entropy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy.typing as npt
@@ -44,7 +44,7 @@ __all__ = [
 _MATMUL_SAMPLES_PER_ROOT_CODE = 50.0
 #: Entries per chunk in either path (about 32 MiB of float64), bounding memory.
 _MATMUL_CHUNK_ENTRIES = 1 << 22
-#: Codes per side of one tile of pairs in the matmul path (bounds its intermediate counts).
+#: Codes per side of one square tile of pairs (bounds the intermediate memory of both paths).
 _MATMUL_TILE = 1024
 _SORT_CHUNK_ENTRIES = 1 << 22
 
@@ -173,55 +173,44 @@ def _stack_codes(codes: object, name: str, device: torch.device) -> torch.Tensor
     return as_codes(codes, name, ndim=2, shape_doc="(n_partitions, n_samples)", device=device)
 
 
-def _joint_entropies_matmul(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
-    """H(X_p, Y_q) in bits for all pairs, by counting with batched equality matmuls.
+def _joint_block_matmul(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """H(X_p, Y_q) in bits for one tile of pairs, by counting with batched equality matmuls.
 
     For a sample i, let ``c_i(p, q)`` be the number of samples j with the same label pair as i
     in (X_p, Y_q): ``c_i(p, q) = sum_j [x_p(j) = x_p(i)] [y_q(j) = y_q(i)]``, a (P_x, n) @
     (n, P_y) matrix product per sample, batched over a chunk of samples. A label pair with count
     c contributes c samples of log2 c each, so ``H = log2 n - (1/n) * sum_i log2 c_i``. The sum
     of logs is taken as the log of a product over the chunk (integers, exact in float64 up to
-    rounding), with chunks short enough that the product cannot overflow.
-
-    The products run in float32: the 0/1 factors and counts up to n < 2^24 are exact there.
-    Pairs are processed in tiles of at most ``_MATMUL_TILE`` x ``_MATMUL_TILE``, so the
-    intermediate (chunk, tile, tile) counts stay near ``_MATMUL_CHUNK_ENTRIES`` however many
-    codes there are; memory is that plus the (P_x, P_y) result.
+    rounding), with chunks short enough that the product cannot overflow. The matmuls run in
+    float32: the 0/1 factors and the counts (at most n < 2^24) are exact there.
 
     Cost: O(P_x P_y n^2) flops in a few batched BLAS calls (few calls also keeps it fast when
-    other processes compete for the cores).
+    other processes compete for the cores); memory about ``_MATMUL_CHUNK_ENTRIES``.
     """
     px, n = cx.shape
     py = cy.shape[0]
     # Each factor is at most n, so a product of `renew` factors stays below 2**1000 < float max.
     renew = max(1, 1000 // max(1, math.ceil(math.log2(n + 1))))
-    out = torch.empty(px, py, dtype=torch.float64, device=cx.device)
-    for p0 in range(0, px, _MATMUL_TILE):
-        tx = cx[p0 : p0 + _MATMUL_TILE]
-        for q0 in range(0, py, _MATMUL_TILE):
-            ty = cy[q0 : q0 + _MATMUL_TILE]
-            tpx, tpy = tx.shape[0], ty.shape[0]
-            chunk = max(1, min(renew, _MATMUL_CHUNK_ENTRIES // (max(tpx, tpy) * n + tpx * tpy)))
-            log_sum = torch.zeros(tpx, tpy, dtype=torch.float64, device=cx.device)
-            for i0 in range(0, n, chunk):
-                rows = slice(i0, min(n, i0 + chunk))
-                same_x = (tx[:, rows, None] == tx[:, None, :]).to(torch.float32)  # (tpx, chunk, n)
-                same_y = (ty[:, rows, None] == ty[:, None, :]).to(torch.float32)  # (tpy, chunk, n)
-                # (chunk, tpx, n) @ (chunk, n, tpy) -> (chunk, tpx, tpy): counts c_i(p, q)
-                counts = torch.bmm(same_x.transpose(0, 1), same_y.permute(1, 2, 0))
-                log_sum += torch.log2(counts.to(torch.float64).prod(dim=0))
-            out[p0 : p0 + tpx, q0 : q0 + tpy] = math.log2(n) - log_sum / n
-    return out
+    chunk = max(1, min(renew, _MATMUL_CHUNK_ENTRIES // (max(px, py) * n + px * py)))
+    log_sum = torch.zeros(px, py, dtype=torch.float64, device=cx.device)
+    for i0 in range(0, n, chunk):
+        rows = slice(i0, min(n, i0 + chunk))
+        same_x = (cx[:, rows, None] == cx[:, None, :]).to(torch.float32)  # (P_x, chunk, n)
+        same_y = (cy[:, rows, None] == cy[:, None, :]).to(torch.float32)  # (P_y, chunk, n)
+        # (chunk, P_x, n) @ (chunk, n, P_y) -> (chunk, P_x, P_y): counts c_i(p, q)
+        counts = torch.bmm(same_x.transpose(0, 1), same_y.permute(1, 2, 0))
+        log_sum += torch.log2(counts.to(torch.float64).prod(dim=0))
+    return math.log2(n) - log_sum / n
 
 
-def _joint_entropies_sort(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
-    """H(X_p, Y_q) in bits for all pairs, by sorting joint labels (for many samples).
+def _joint_block_sort(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """H(X_p, Y_q) in bits for one tile of pairs, by sorting joint labels (for many samples).
 
     With canonical labels (< n), the pair (x, y) has the joint label ``x * n + y``. After sorting
     each joint row, a run of c equal labels contributes ``c log2 c``, written as the telescoping
     sum over the run's elements of ``f(r) = r log2 r - (r - 1) log2 (r - 1)``, r = 1..c.
 
-    Cost: O(P_x P_y n log n), vectorised over chunks of pairs.
+    Cost: O(P_x P_y n log n), vectorised over chunks of about ``_SORT_CHUNK_ENTRIES`` labels.
     """
     px, n = cx.shape
     py = cy.shape[0]
@@ -230,21 +219,59 @@ def _joint_entropies_sort(cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
     f[1:] = ranks * torch.log2(ranks) - (ranks - 1) * torch.log2((ranks - 1).clamp(min=1))
     position = torch.arange(n, device=cx.device)
     out = torch.empty(px, py, dtype=torch.float64, device=cx.device)
-    # Tiles of (rows, cols) pairs with rows * cols * n near _SORT_CHUNK_ENTRIES bound memory.
-    cols = max(1, min(py, _SORT_CHUNK_ENTRIES // n))
-    rows = max(1, _SORT_CHUNK_ENTRIES // (cols * n))
+    rows = max(1, _SORT_CHUNK_ENTRIES // (py * n))
     for p0 in range(0, px, rows):
-        for q0 in range(0, py, cols):
-            # (rows, cols, n) joint labels of each pair, sorted along the samples
-            joint = cx[p0 : p0 + rows, None, :] * n + cy[None, q0 : q0 + cols, :]
-            joint, _ = joint.sort(dim=-1)
-            starts = torch.ones_like(joint, dtype=torch.bool)
-            starts[..., 1:] = joint[..., 1:] != joint[..., :-1]
-            run_start = torch.where(starts, position, 0).cummax(dim=-1).values
-            rank_in_run = position - run_start + 1
-            h = math.log2(n) - f[rank_in_run].sum(dim=-1) / n
-            out[p0 : p0 + rows, q0 : q0 + cols] = h
+        joint = cx[p0 : p0 + rows, None, :] * n + cy[None, :, :]  # (rows, P_y, n)
+        joint, _ = joint.sort(dim=-1)
+        starts = torch.ones_like(joint, dtype=torch.bool)
+        starts[..., 1:] = joint[..., 1:] != joint[..., :-1]
+        run_start = torch.where(starts, position, 0).cummax(dim=-1).values
+        rank_in_run = position - run_start + 1
+        out[p0 : p0 + rows] = math.log2(n) - f[rank_in_run].sum(dim=-1) / n
     return out
+
+
+def _tiled(
+    block: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    cx: torch.Tensor,
+    cy: torch.Tensor,
+    tile: int,
+    symmetric: bool,
+) -> torch.Tensor:
+    """(P_x, P_y) joint entropies from ``block`` on square tiles of pairs.
+
+    Tiles bound the intermediate memory whatever P is (the result itself is P_x P_y floats).
+    When ``cy`` is ``cx`` the matrix is symmetric, ``H(X_p, X_q) = H(X_q, X_p)``: only tiles on
+    or above the diagonal are computed and the others are their transposes.
+    """
+    px, py = cx.shape[0], cy.shape[0]
+    out = torch.empty(px, py, dtype=torch.float64, device=cx.device)
+    for p0 in range(0, px, tile):
+        for q0 in range(p0 if symmetric else 0, py, tile):
+            h = block(cx[p0 : p0 + tile], cy[q0 : q0 + tile])
+            if symmetric and q0 == p0:
+                # A diagonal tile: keep its upper triangle, so the result is exactly symmetric
+                # (the two halves differ by rounding in the order of the sums).
+                h = torch.triu(h) + torch.triu(h, diagonal=1).T
+            out[p0 : p0 + tile, q0 : q0 + tile] = h
+            if symmetric and q0 != p0:
+                out[q0 : q0 + tile, p0 : p0 + tile] = h.T
+    return out
+
+
+def _joint_entropies_matmul(
+    cx: torch.Tensor, cy: torch.Tensor, *, symmetric: bool = False
+) -> torch.Tensor:
+    """H(X_p, Y_q) for all pairs by equality matmuls (:func:`_joint_block_matmul`), tiled."""
+    return _tiled(_joint_block_matmul, cx, cy, _MATMUL_TILE, symmetric)
+
+
+def _joint_entropies_sort(
+    cx: torch.Tensor, cy: torch.Tensor, *, symmetric: bool = False
+) -> torch.Tensor:
+    """H(X_p, Y_q) for all pairs by sorting joint labels (:func:`_joint_block_sort`), tiled."""
+    tile = max(1, min(_MATMUL_TILE, _SORT_CHUNK_ENTRIES // cx.shape[1]))
+    return _tiled(_joint_block_sort, cx, cy, tile, symmetric)
 
 
 def _use_matmul(n: int, px: int, py: int) -> bool:
@@ -274,7 +301,7 @@ def _pairwise(
     n = cx.shape[1]
     use_matmul = _use_matmul(n, cx.shape[0], cy.shape[0])
     joint_fn = _joint_entropies_matmul if use_matmul else _joint_entropies_sort
-    h_joint = joint_fn(cx, cy).clamp(min=0.0)
+    h_joint = joint_fn(cx, cy, symmetric=codes_y is None).clamp_(min=0.0)
     hx, hy = _entropies(cx), _entropies(cy)
     # A code is constant when its largest label is 0; used for exact zeros and the 0/0 case.
     const_x, const_y = cx.amax(dim=1) == 0, cy.amax(dim=1) == 0
@@ -298,8 +325,9 @@ def mutual_information_matrix(
         ValueError: On empty or non-integer codes or different sample counts.
     """
     hx, hy, h_joint, const_x, const_y = _pairwise(codes_x, codes_y)
-    mi = (hx[:, None] + hy[None, :] - h_joint).clamp(min=0.0)
-    mi = torch.where(const_x[:, None] | const_y[None, :], 0.0, mi)
+    # In place: for thousands of codes each (P_x, P_y) float64 copy is hundreds of MB.
+    mi = h_joint.neg_().add_(hx[:, None]).add_(hy[None, :]).clamp_(min=0.0)
+    mi.masked_fill_(const_x[:, None] | const_y[None, :], 0.0)
     return to_numpy(mi)
 
 
@@ -327,10 +355,10 @@ def information_ratio_matrix(
         ValueError: On empty or non-integer codes or different sample counts.
     """
     hx, hy, h_joint, const_x, const_y = _pairwise(codes_x, codes_y)
-    mi = (hx[:, None] + hy[None, :] - h_joint).clamp(min=0.0)
-    ratio = (mi / h_joint.clamp(min=torch.finfo(torch.float64).tiny)).clamp(0.0, 1.0)
-    both_constant = const_x[:, None] & const_y[None, :]
-    one_constant = const_x[:, None] ^ const_y[None, :]
-    ratio = torch.where(one_constant, 0.0, ratio)
-    ratio = torch.where(both_constant, 1.0, ratio)
+    # In place where possible: for thousands of codes each (P_x, P_y) float64 copy is hundreds
+    # of MB. mi = H(X) + H(Y) - H(X, Y); IR = mi / H(X, Y).
+    mi = (hx[:, None] + hy[None, :]).sub_(h_joint).clamp_(min=0.0)
+    ratio = mi.div_(h_joint.clamp_(min=torch.finfo(torch.float64).tiny)).clamp_(0.0, 1.0)
+    ratio.masked_fill_(const_x[:, None] ^ const_y[None, :], 0.0)  # one constant code: I = 0
+    ratio.masked_fill_(const_x[:, None] & const_y[None, :], 1.0)  # both constant: 0/0 := 1
     return to_numpy(ratio)
