@@ -93,7 +93,7 @@ def test_one_hidden_layer_weight_matching_is_the_brute_force_optimum() -> None:
     res = weight_matching(a, b, init="identity")
     for p in range(6):
         best = max(
-            sum(float((la.weight[p] * lb.weight[p]).sum() + (la.bias[p] * lb.bias[p]).sum())
+            sum(float((la.weight[p] * lb.weight[0]).sum() + (la.bias[p] * lb.bias[0]).sum())
                 for la, lb in zip(a.layers, permute_hidden(
                     b.select([p]), [torch.tensor([perm])]).layers, strict=True))
             for perm in itertools.permutations(range(5))

@@ -20,7 +20,8 @@ changes no permutation. A new assignment is taken only when it strictly increase
 so ties cannot make the descent cycle and it always terminates.
 
 **Activation matching** correlates each hidden unit of A with each of B over a set of inputs
-(post-activations, Pearson correlation) and solves one assignment per layer. The layers are
+(post-activations, Pearson correlation; ties among dead units broken by pre-activation
+correlation, see :data:`TIE_BREAK`) and solves one assignment per layer. The layers are
 independent: which units B has in a layer does not depend on how the layer below is ordered.
 
 Batching: all pairs' cost matrices of a layer come from one batched product; only the LAPs run
@@ -49,6 +50,12 @@ __all__ = [
     "weight_matching",
     "weight_matching_costs",
 ]
+
+#: Weight of the pre-activation correlations in activation matching. Dead ReLU units are
+#: constant after the nonlinearity, so they correlate 0 with everything and any assignment of
+#: them is as good; their pre-activations still differ, and this small weight breaks those ties
+#: without overriding post-activation differences larger than about 2·TIE_BREAK·d.
+TIE_BREAK = 1e-3
 
 #: A new assignment must beat the current one by this much (relative to the cost scale) to be
 #: taken: float rounding cannot then make two equally good assignments alternate.
@@ -235,26 +242,32 @@ def weight_matching(
     return MatchResult(perms, sweeps, ~active, _objective(wa, ba, aligned))
 
 
-def activation_correlations(model_a: EnsembleMLP, model_b: EnsembleMLP, x: Tensor) -> list[Tensor]:
+def activation_correlations(
+    model_a: EnsembleMLP, model_b: EnsembleMLP, x: Tensor, *, kind: str = "post"
+) -> list[Tensor]:
     """Pearson correlation of every hidden unit of A with every unit of B, per hidden layer.
 
-    ``corr[p, i, j] = (1/n) Σ_x z^A_i(x) z^B_j(x)`` with ``z`` a unit's post-activation
-    standardised over the n inputs. A constant unit (a dead ReLU) has ``z = 0``, so it
+    ``corr[p, i, j] = (1/n) Σ_x z^A_i(x) z^B_j(x)`` with ``z`` a unit's activation standardised
+    over the n inputs. A constant unit (a dead ReLU's post-activation) has ``z = 0``, so it
     correlates 0 with everything.
 
     Args:
         model_a, model_b: ``pair`` nets each.
         x: ``(n, d_in)`` inputs shared by all nets.
+        kind: ``post`` (after the nonlinearity, as Ainsworth et al.) or ``pre``.
 
     Returns:
         One ``(pair, d_l, d_l)`` float64 tensor per hidden layer.
     """
     _check_pair(model_a, model_b)
+    if kind not in ("post", "pre"):
+        raise ValueError(f"kind must be 'post' or 'pre'; got {kind!r}")
     acts_a = layer_activations(model_a, x)[:-1]
     acts_b = layer_activations(model_b, x.to(model_b.device))[:-1]
     out = []
     for la, lb in zip(acts_a, acts_b, strict=True):
-        za, zb = _standardise(la.post.double()), _standardise(lb.post.double().to(model_a.device))
+        ta, tb = (la.post, lb.post) if kind == "post" else (la.pre, lb.pre)
+        za, zb = _standardise(ta.double()), _standardise(tb.double().to(model_a.device))
         out.append(torch.einsum("pni,pnj->pij", za, zb) / za.shape[1])
     return out
 
@@ -277,14 +290,15 @@ def activation_matching(model_a: EnsembleMLP, model_b: EnsembleMLP, x: Tensor) -
         x: ``(n, d_in)`` inputs (the training inputs).
 
     Returns:
-        The permutations; ``objective`` is the summed matched correlation over layers.
+        The permutations; ``objective`` is the summed matched (post-activation) correlation.
     """
     corrs = activation_correlations(model_a, model_b, x)
+    pres = activation_correlations(model_a, model_b, x, kind="pre")
     perms = []
     total = np.zeros(model_a.n_seeds)
-    for corr in corrs:
+    for corr, pre in zip(corrs, pres, strict=True):
         c = corr.cpu().numpy()
-        perm = solve_assignments(c)
+        perm = solve_assignments(c + TIE_BREAK * pre.cpu().numpy())
         total += np.take_along_axis(c, perm[:, :, None], 2).sum(axis=(1, 2))
         perms.append(torch.as_tensor(perm, device=model_a.device))
     n = model_a.n_seeds
