@@ -74,11 +74,9 @@ class _RunWarnings(logging.Filter):
         if self.active and record.name.startswith("workbench"):
             self.held.append(record.getMessage())
             return False
-        if self.active and record.name.split(".")[0] in _CHATTY_LIBRARIES:
-            # Hub and transformers warnings: their own handlers print them already;
-            # ours would print each a second time over the progress bar.
-            return False
-        return True
+        # Hub and transformers warnings: their own handlers print them already; ours
+        # would print each a second time over the progress bar.
+        return not (self.active and record.name.split(".")[0] in _CHATTY_LIBRARIES)
 
 
 #: Libraries that print their own warnings (with their own handlers).
@@ -480,6 +478,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from workbench.core.archive import export_run
 
     project = _project(args)
+    if args.run.startswith("sw-"):  # a sweep: all its runs in one archive
+        from workbench.core.sweep import open_sweep
+        from workbench.core.sweep_archive import export_sweep
+
+        sweep = open_sweep(project, args.run)
+        path = export_sweep(
+            project, sweep, Path(args.output) if args.output else None, force=args.force
+        )
+        _console().print(f"exported sweep {sweep.id} ({len(sweep.cells)} cells) to {path}")
+        return EXIT_OK
     out = export_run(
         project.run(args.run),
         Path(args.output) if args.output else None,
@@ -494,6 +502,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.core.archive import import_run
 
     project = _project(args)
+    from workbench.core.sweep_archive import import_sweep, is_sweep_archive
+
+    if is_sweep_archive(Path(args.file)):
+        sweep = import_sweep(project, Path(args.file), as_new=args.as_new)
+        _console().print(f"imported sweep [bold]{sweep.id}[/] ({len(sweep.cells)} cells)")
+        return EXIT_OK
     run = import_run(project, Path(args.file), as_new=args.as_new)
     _console().print(f"imported run [bold]{run.id}[/] into {project.name}\nfolder: {run.path}")
     return EXIT_OK
@@ -621,9 +635,7 @@ def _status_markup(status: str) -> str:
 def _config_table(config_cls: type) -> Any:
     from rich.table import Table
 
-    from workbench.core.config import config_fields
-
-    from workbench.core.config import toml_value_text
+    from workbench.core.config import config_fields, toml_value_text
 
     # Defaults as the TOML that --set takes: ["first-bit", "random-lookup"], [16, 16], "relu".
     table = Table("key", "default", "unit", "allowed", "help", title="Config", title_justify="left")

@@ -223,3 +223,47 @@ def test_reading_a_sweep_table_aggregates_and_csv(project: Project) -> None:
     assert len(text.splitlines()) == 7
     xs_, _, m = grid_matrix(list(aggs.values()), "steps", "steps")
     assert xs_ == [2, 3] and np.isfinite(np.diag(m)).all()
+
+
+def test_export_of_a_sweep_holds_all_its_runs_and_imports_back(
+    project: Project, tmp_path: Path
+) -> None:
+    from workbench.core.errors import ArchiveError
+    from workbench.core.runs import init_project
+    from workbench.core.sweep_archive import export_sweep, import_sweep, is_sweep_archive
+
+    sweep = _sweep(project)
+    run_sweep(sweep, EngineOptions(jobs=2, device="cpu"))
+    archive = export_sweep(project, sweep, tmp_path / "s.tar.gz")
+    assert is_sweep_archive(archive)
+    with pytest.raises(ArchiveError, match="already exists"):
+        export_sweep(project, sweep, archive)
+    other = init_project(tmp_path / "elsewhere")
+    copy = import_sweep(other, archive)
+    assert copy.id == sweep.id and [c.state for c in copy.cells] == ["completed"] * 4
+    assert _results(other, copy.id) == _results(project, sweep.id)
+    for cell in copy.cells:
+        assert Run(other.runs_dir / cell.run).info["sweep"] == copy.id
+    with pytest.raises(ArchiveError, match="already in this project"):
+        import_sweep(other, archive)
+    assert len(other.runs()) == 4  # the refused import left nothing behind
+
+
+def test_sweep_archive_with_a_member_outside_its_layout_is_refused(
+    project: Project, tmp_path: Path
+) -> None:
+    import io
+    import tarfile
+
+    from workbench.core.errors import ArchiveError
+    from workbench.core.sweep_archive import import_sweep
+
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(bad, "w:gz") as tar:
+        for name, data in (("SWEEP.toml", b'[sweep]\nid = "sw-1"\n'), ("../evil.txt", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ArchiveError, match="unexpected member"):
+        import_sweep(project, bad)
+    assert not (tmp_path / "evil.txt").exists() and project.runs() == []
