@@ -65,11 +65,11 @@ def main() -> None:
             _wb("run", "toy-tasks", *sets, "--quiet", project=loop)
         t_loop = time.perf_counter() - start
         work = _run_seconds(loop)
-        print(
-            f"shell loop    {t_loop:7.1f} s   1.00x   overhead {(t_loop - work) / len(seeds):.2f} s/cell"
-        )
+        per_cell = (t_loop - work) / len(seeds)
+        print(f"shell loop    {t_loop:7.1f} s   1.00x   overhead {per_cell:.2f} s/cell")
         for engine in args.engines.split(","):
-            if engine == "ray" and not _has("ray") or engine == "slurm" and not _has("submitit"):
+            needs = {"ray": "ray", "slurm": "submitit"}.get(engine)
+            if needs and not _has(needs):
                 print(f"{engine:<12}  skipped (not installed)")
                 continue
             proj = root / engine
@@ -83,9 +83,8 @@ def main() -> None:
             wall = time.perf_counter() - start
             work = _run_seconds(proj)
             overhead = (wall * args.jobs - work) / len(seeds)
-            print(
-                f"{engine:<12}  {wall:7.1f} s   {t_loop / wall:.2f}x   overhead {overhead:.2f} s/cell"
-            )
+            ratio = t_loop / wall
+            print(f"{engine:<12}  {wall:7.1f} s   {ratio:.2f}x   overhead {overhead:.2f} s/cell")
 
 
 def _has(module: str) -> bool:
