@@ -7,7 +7,8 @@ and shapes. Information is in bits.
 Modules: ``discretization`` (activations to codes), ``discrete`` (entropy, MI, information ratio and
 their pairwise matrices), ``network_similarity`` (network similarity from layer codes), ``gaussian``
 (log-determinant entropy and MI with bias correction), ``streaming`` (covariance accumulators),
-``resampling`` (permutation nulls, bootstrap and jackknife intervals), ``ksg`` (k-NN MI),
+``resampling`` (permutation nulls, bootstrap and jackknife intervals), ``two_sample``
+(two-sample permutation tests, many sharing their splits), ``ksg`` (k-NN MI),
 ``mine`` (neural Donsker–Varadhan MI), ``cka`` (linear CKA) and ``spectra`` (covariance spectra
 and dimensionality).
 """
@@ -57,7 +58,6 @@ from workbench.core.measures.resampling import (
     bootstrap_interval,
     jackknife_interval,
     permutation_test,
-    two_sample_permutation_test,
 )
 from workbench.core.measures.spectra import (
     PowerLawFit,
@@ -67,6 +67,10 @@ from workbench.core.measures.spectra import (
     power_law_exponent,
 )
 from workbench.core.measures.streaming import StreamingCovariance, StreamingJointCovariance
+from workbench.core.measures.two_sample import (
+    two_sample_permutation_test,
+    two_sample_permutation_tests,
+)
 
 __all__ = [
     "GROUPING_RULES",
@@ -109,4 +113,5 @@ __all__ = [
     "similarity",
     "similarity_matrix",
     "two_sample_permutation_test",
+    "two_sample_permutation_tests",
 ]

@@ -10,15 +10,12 @@ gives the same tests from accumulated moments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from scipy import stats
-
-from workbench.core.measures._arrays import as_float, resolve_device, to_numpy
 
 __all__ = [
     "Interval",
@@ -28,14 +25,9 @@ __all__ = [
     "jackknife_summary",
     "permutation_summary",
     "permutation_test",
-    "two_sample_permutation_test",
 ]
 
 Statistic = Callable[..., float]
-Alternative = Literal["two-sided", "greater", "less"]
-
-#: Shuffled rows held at once by :func:`two_sample_permutation_test` (bounds its memory).
-_PERMUTATION_CHUNK_VALUES = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -69,8 +61,8 @@ class PermutationTest:
     """A permutation test: the observed statistic, its null distribution and a p-value.
 
     :func:`permutation_test` is a one-sided test of dependence (large statistic = dependent);
-    :func:`two_sample_permutation_test` tests a difference in means with the alternative it is
-    given.
+    :func:`~workbench.core.measures.two_sample.two_sample_permutation_test` tests a difference
+    in means with the alternative it is given.
 
     Attributes:
         estimate: The statistic on the samples as given.
@@ -179,88 +171,6 @@ def permutation_test(
         order = torch.randperm(n, generator=generator).numpy()
         null[k] = statistic(x, _take(y, order))
     return permutation_summary(estimate, null)
-
-
-def _group(x: object, name: str, device: torch.device) -> torch.Tensor:
-    """One group of a two-sample test as a finite float64 (n,) tensor, with clear errors."""
-    if isinstance(x, np.ndarray | torch.Tensor) and x.ndim == 1 and x.shape[0] == 0:
-        raise ValueError(f"group {name} is empty; pass at least one value in each group")
-    return as_float(x, name, ndim=1, shape_doc=f"(n_{name},), one value per sample", device=device)
-
-
-def two_sample_permutation_test(
-    a: object,
-    b: object,
-    *,
-    n_permutations: int = 1000,
-    seed: int = 0,
-    alternative: Alternative = "two-sided",
-) -> PermutationTest:
-    """Two-sample permutation test of a difference in means (Fisher, 1935; Pitman, 1937).
-
-    The statistic is ``D = mean(a) - mean(b)``. Under the null hypothesis that both groups come
-    from one distribution, the group labels are exchangeable, so splitting the pooled values
-    ``(a, b)`` at random into groups of sizes ``n_a`` and ``n_b`` samples D's null distribution.
-    With ``D_k`` the statistic of the k-th random split, a split counts as extreme when
-
-    * ``"two-sided"``: ``|D_k| >= |D|`` (the groups differ);
-    * ``"greater"``: ``D_k >= D`` (a's mean is larger);
-    * ``"less"``: ``D_k <= D`` (a's mean is smaller);
-
-    and ``p = (1 + #extreme) / (1 + n_permutations)`` (Phipson & Smyth, 2010), so p is never 0
-    and at least ``1 / (1 + n_permutations)``. Ties are compared with a tolerance of a few
-    rounding errors, so splits equal to the observed one up to summation order count as extreme.
-    The splits are drawn from a ``torch.Generator`` seeded with ``seed`` and evaluated in batches
-    (no Python loop over permutations); global random state is never touched.
-
-    Args:
-        a: (n_a,) values of group a, numpy or torch on any device, n_a >= 1.
-        b: (n_b,) values of group b, n_b >= 1.
-        n_permutations: Number of random splits (>= 1).
-        seed: Seed for this test's generator.
-        alternative: ``"two-sided"``, ``"greater"`` or ``"less"``, as above.
-
-    Returns:
-        A :class:`PermutationTest` whose ``estimate`` is D and whose ``null`` holds the signed
-        ``D_k`` (so ``null_mean`` is about 0 and ``null_quantiles`` are those of ``D_k``).
-
-    Raises:
-        ValueError: On an empty group, a group that is not 1-D, non-finite values, an unknown
-            alternative or n_permutations < 1.
-    """
-    if alternative not in ("two-sided", "greater", "less"):
-        raise ValueError(
-            f"alternative must be 'two-sided', 'greater' or 'less'; got {alternative!r}"
-        )
-    _check_count(n_permutations, "n_permutations", 1)
-    device = resolve_device(a, b)
-    ta, tb = _group(a, "a", device), _group(b, "b", device)
-    n_a = int(ta.shape[0])
-    pooled = torch.cat([ta, tb])
-    n = int(pooled.shape[0])
-    estimate = float(ta.mean() - tb.mean())
-    # 1. Null statistics, a chunk of random splits at a time: the first n_a entries of a random
-    #    permutation of the pooled values form group a.
-    generator = torch.Generator().manual_seed(seed)
-    chunk = max(1, _PERMUTATION_CHUNK_VALUES // n)
-    parts = []
-    for start in range(0, n_permutations, chunk):
-        rows = min(chunk, n_permutations - start)
-        order = torch.rand(rows, n, generator=generator).argsort(dim=1).to(device)
-        shuffled = pooled[order]  # (rows, n)
-        parts.append(shuffled[:, :n_a].mean(dim=1) - shuffled[:, n_a:].mean(dim=1))
-    null = to_numpy(torch.cat(parts)).astype(np.float64)
-    # 2. Count extreme splits; a split equal to the observed one may differ from it by rounding
-    #    in the sums (about n * eps * max|x| each), so allow a few of those.
-    tol = 8.0 * n * float(np.finfo(np.float64).eps) * float(pooled.abs().max())
-    if alternative == "two-sided":
-        extreme = np.abs(null) >= abs(estimate) - tol
-    elif alternative == "greater":
-        extreme = null >= estimate - tol
-    else:
-        extreme = null <= estimate + tol
-    p_value = (1 + int(np.count_nonzero(extreme))) / (1 + n_permutations)
-    return replace(permutation_summary(estimate, null), p_value=p_value)
 
 
 def bootstrap_interval(
