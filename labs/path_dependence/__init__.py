@@ -127,7 +127,7 @@ LAB: Lab[PathDependenceConfig] = Lab(
     presets={
         "quick": {
             "tasks": ["first-bit"],
-            "seeds": 8,
+            "seeds": 14,
             "steps": 800,
             "width_sweep": [8, 32],
             "width_seeds": 6,

@@ -204,20 +204,30 @@ def alignment_decision(
         (effect: the mean reduction, in loss units).
     """
     family = TestFamily("barrier before − after alignment, disjoint pairs, sign-flip", alpha)
+    why: dict[str, str] = {}
+    m = len(reductions)
     for k, (name, diff) in enumerate(reductions.items()):
         d = np.asarray(diff, dtype=np.float64)
         d = d[np.isfinite(d)]
-        if d.size < 2:
+        # With n pairs there are 2^n sign patterns, so p >= 2^-n: below α/m nothing can pass.
+        floor = 2.0**-d.size
+        if d.size < 2 or floor * m > alpha:
+            why[name] = (
+                f"{d.size} disjoint pairs: the smallest attainable p, 2^-{d.size} = {floor:.3g}, "
+                f"exceeds α/{m} = {alpha / m:.3g}; train more nets"
+            )
             family.add(name, np.nan, np.nan)
             continue
         mean, p = paired_permutation_test(d, n_permutations=n_permutations, seed=seed + k)
+        if np.isnan(p):
+            why[name] = "no pair's barrier changed"
         family.add(name, p, mean)
     verdicts = {
         name: decide(
             f"aligning by {name.rsplit('/', 1)[-1]} matching lowers the barrier ({name})",
             family,
             [name],
-            why_not="fewer than 2 disjoint pairs, or no pair changed",
+            why_not=why.get(name, ""),
         )
         for name in reductions
     }

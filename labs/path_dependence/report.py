@@ -67,7 +67,14 @@ def summary_markdown(
         lines.append(f"- **{same.claim}** — {same.line()}")
         aris = {k: v for k, v in results.items() if k.startswith("same/") and k.endswith("/ari")}
         for key, value in aris.items():
-            lines.append(f"  - ARI {key[len('same/') : -len('/ari')]}: {_num(value)}")
+            name = key[len("same/") : -len("/ari")]
+            p = results.get(f"same/tests/{name}/p_holm", math.nan)
+            note = (
+                "not testable: a partition is one cluster or all singletons"
+                if isinstance(p, float) and math.isnan(p)
+                else f"Holm p = {_num(p)}"
+            )
+            lines.append(f"  - ARI {name}: {_num(value)} ({note})")
     if cfg.width_sweep:
         lines += ["", "## Width sweep (median barrier)", "",
                   "| method | " + " | ".join(str(w) for w in cfg.width_sweep) + " |",

@@ -50,7 +50,7 @@ def _cfg(ctx: RunContext) -> PathDependenceConfig:
 
 def put(ctx: RunContext, results: Mapping[str, float | int | str | bool]) -> None:
     """Set ``[results]`` and keep a copy in ``ctx.state`` for the summary."""
-    put(ctx, results)
+    ctx.set_results(results)
     ctx.state.setdefault("results", {}).update(results)
 
 
