@@ -12,11 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+import workbench.core.measures.network_similarity as network_similarity
 from workbench.measures import (
     PermutationTest,
+    information_ratio_matrix,
+    layer_ratio_blocks,
     normalized_similarity,
+    normalized_similarity_from_blocks,
     normalized_similarity_matrix,
     similarity,
+    similarity_from_blocks,
     similarity_matrix,
     two_sample_permutation_test,
 )
@@ -92,6 +97,43 @@ def test_bad_network_codes_raise_clear_errors() -> None:
         similarity_matrix(np.zeros((2, 8), np.int64))
     with pytest.raises(ValueError, match="integer codes"):
         similarity_matrix(np.zeros((2, 2, 8)))
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_ratio_blocks_give_every_measure_from_one_ir_call(
+    monkeypatch: pytest.MonkeyPatch, cross: bool
+) -> None:
+    rng = np.random.default_rng(9)
+    codes = rng.integers(0, 5, size=(6, 3, 20))
+    other = rng.integers(0, 3, size=(4, 2, 20)) if cross else None
+    calls: list[int] = []
+
+    def counted(*args: object) -> np.ndarray:
+        calls.append(1)
+        return information_ratio_matrix(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(network_similarity, "information_ratio_matrix", counted)
+    blocks = layer_ratio_blocks(codes, other)
+    assert len(calls) == 1
+    monkeypatch.undo()
+    b = codes if other is None else other
+    assert blocks.shape == (6, 3, b.shape[0], b.shape[1])
+    np.testing.assert_allclose(similarity_from_blocks(blocks), similarity_matrix(codes, other))
+    np.testing.assert_allclose(
+        normalized_similarity_from_blocks(blocks), normalized_similarity_matrix(codes, other)
+    )
+    # The seed x seed IR of a layer is a slice of the blocks.
+    for i in range(min(3, b.shape[1])):
+        np.testing.assert_allclose(
+            blocks[:, i, :, i], information_ratio_matrix(codes[:, i], b[:, i]), atol=1e-15
+        )
+
+
+def test_ratio_blocks_reject_other_shapes() -> None:
+    with pytest.raises(ValueError, match=r"\(n_nets, n_layers, n_samples\)"):
+        layer_ratio_blocks(np.zeros((3, 4), dtype=np.int64))
+    with pytest.raises(ValueError, match="20 samples but codes_b has 10"):
+        layer_ratio_blocks(np.zeros((2, 2, 20), int), np.zeros((2, 2, 10), int))
 
 
 # --- two-sample permutation test -----------------------------------------------------------------

@@ -47,9 +47,12 @@ from workbench.core.measures.mine import (
     mine_mutual_information_batch,
 )
 from workbench.core.measures.network_similarity import (
+    layer_ratio_blocks,
     normalized_similarity,
+    normalized_similarity_from_blocks,
     normalized_similarity_matrix,
     similarity,
+    similarity_from_blocks,
     similarity_matrix,
 )
 from workbench.core.measures.resampling import (
@@ -99,6 +102,7 @@ __all__ = [
     "jackknife_interval",
     "joint_entropy",
     "ksg_mutual_information",
+    "layer_ratio_blocks",
     "linear_cka",
     "log_det_bias",
     "mine_mutual_information",
@@ -106,11 +110,13 @@ __all__ = [
     "mutual_information",
     "mutual_information_matrix",
     "normalized_similarity",
+    "normalized_similarity_from_blocks",
     "normalized_similarity_matrix",
     "participation_ratio",
     "permutation_test",
     "power_law_exponent",
     "similarity",
+    "similarity_from_blocks",
     "similarity_matrix",
     "two_sample_permutation_test",
     "two_sample_permutation_tests",

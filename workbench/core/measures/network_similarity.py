@@ -18,9 +18,12 @@ from workbench.core.measures._arrays import Array, CodeStack
 from workbench.core.measures.discrete import information_ratio_matrix
 
 __all__ = [
+    "layer_ratio_blocks",
     "normalized_similarity",
+    "normalized_similarity_from_blocks",
     "normalized_similarity_matrix",
     "similarity",
+    "similarity_from_blocks",
     "similarity_matrix",
 ]
 
@@ -240,4 +243,81 @@ def normalized_similarity_matrix(
         / sizes_b[None, :]
     )
     # 3. Symmetrise.
+    return np.asarray(0.5 * (best_for_x + best_for_y), dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# One IR computation for every measure of a set of equal-depth networks
+
+
+def layer_ratio_blocks(codes: Array, codes_b: Array | None = None) -> npt.NDArray[np.float64]:
+    """IR between every layer of every pair of equal-depth networks, in one matrix call.
+
+    ``R[s, i, t, j] = IR(x_i^s, y_j^t)``, from one
+    :func:`~workbench.core.measures.discrete.information_ratio_matrix` call over all
+    (network, layer) rows (with ``codes_b=None`` that call computes only half the symmetric
+    joint entropies). Everything a lab reports about IR and Sim can be read off it without
+    recomputing: the seed x seed IR of layer i is ``R[:, i, :, i]``, Sim is
+    :func:`similarity_from_blocks` and NSim :func:`normalized_similarity_from_blocks`.
+
+    Args:
+        codes: (n_nets, n_layers, n_samples) integer codes, numpy or torch on any device.
+        codes_b: (n_nets_b, n_layers_b, n_samples) codes of a second set; ``None`` compares
+            ``codes`` with itself.
+
+    Returns:
+        (n_nets, n_layers, n_nets_b, n_layers_b) float64 in [0, 1].
+
+    Raises:
+        ValueError: On shapes other than 3-D, different sample counts, or non-integer codes.
+    """
+    shapes = [tuple(c.shape) for c in (codes, codes_b) if c is not None]
+    if any(len(shape) != 3 for shape in shapes):
+        raise ValueError(
+            f"codes must have shape (n_nets, n_layers, n_samples); got shapes {shapes}"
+        )
+    sa, la, n = shapes[0]
+    rows = codes.reshape(sa * la, n)
+    if codes_b is None:
+        return np.asarray(information_ratio_matrix(rows), dtype=np.float64).reshape(sa, la, sa, la)
+    sb, lb, nb = shapes[1]
+    if nb != n:
+        raise ValueError(
+            f"codes has {n} samples but codes_b has {nb}; code both sets on the same inputs"
+        )
+    ratios = information_ratio_matrix(rows, codes_b.reshape(sb * lb, nb))
+    return np.asarray(ratios, dtype=np.float64).reshape(sa, la, sb, lb)
+
+
+def similarity_from_blocks(blocks: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The sprint's Sim for every pair of networks from :func:`layer_ratio_blocks`.
+
+    ``Sim[s, t] = (1 / (m n)) sum_i sum_j R[s, i, t, j]``, the mean of each block; equal to
+    :func:`similarity_matrix` on the same codes.
+
+    Args:
+        blocks: (n_nets, n_layers, n_nets_b, n_layers_b) information ratios.
+
+    Returns:
+        (n_nets, n_nets_b) float64 in [0, 1].
+    """
+    return np.asarray(blocks.mean(axis=(1, 3)), dtype=np.float64)
+
+
+def normalized_similarity_from_blocks(
+    blocks: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Best-match similarity for every pair of networks from :func:`layer_ratio_blocks`.
+
+    ``NSim[s, t] = 1/2 [(1/m) sum_i max_j R[s, i, t, j] + (1/n) sum_j max_i R[s, i, t, j]]``;
+    equal to :func:`normalized_similarity_matrix` on the same codes.
+
+    Args:
+        blocks: (n_nets, n_layers, n_nets_b, n_layers_b) information ratios.
+
+    Returns:
+        (n_nets, n_nets_b) float64 in [0, 1].
+    """
+    best_for_x = blocks.max(axis=3).mean(axis=1)  # (n_nets, n_nets_b): x's layers, best in y
+    best_for_y = blocks.max(axis=1).mean(axis=2)  # (n_nets, n_nets_b): y's layers, best in x
     return np.asarray(0.5 * (best_for_x + best_for_y), dtype=np.float64)
