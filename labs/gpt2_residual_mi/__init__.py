@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from workbench.core.lab import Lab, Step, View
 from workbench_labs.gpt2_residual_mi.config import ResidualMIConfig
+from workbench_labs.gpt2_residual_mi.jacobian_step import run_jacobians
+from workbench_labs.gpt2_residual_mi.results import run_mi
 from workbench_labs.gpt2_residual_mi.steps import (
-    run_jacobians,
+    run_ceiling,
     run_layers,
     run_load,
-    run_mi,
     run_spectra,
     run_stream,
     run_summary,
@@ -31,14 +32,18 @@ stream of a randomly initialised GPT-2-sized model and of trained GPT-2, and fou
 mutual information falling from about 142 to about 98 bits through the layers. It fell as
 more points were used but seemed to level off above zero: real, or estimation error?
 
-This lab measures it properly. Both models see the same tokens (many sequences, a few
-positions each); activations stream into covariance accumulators and never sit in memory.
-For each hook point it reports the bias-corrected Gaussian MI next to the plug-in value,
-a shuffled-token null (the plug-in's bias), a jackknife interval over sequences, and says
-whether the MI is told apart from zero and from the bias. It also gives the MI curve
-against the number of tokens, layer x layer MI matrices, covariance spectra (a few large
-eigenvalues: a few channels; a slow fall-off: many), and Jacobian singular values of the
-last residual stream with respect to the first at offsets 0, 1, 2 and 4 tokens.
+This lab measures it, and says what the number is. The measure is the **Gaussian (linear)
+MI**: the MI of Gaussians with the streams' covariance, which measures linear alignment and
+can exceed any Shannon MI the streams could have. Beside it the lab shows a **Shannon
+ceiling** (the prefix entropy, bounded by the trained model's loss) and flags every hook
+above it, flags hook points whose MI is set by a ridge (no interval, left out of counts),
+nearly singular (condition number) or fragile under a noise-floor sweep, and gives the
+Gaussian-copula MI and kurtosis as robustness columns. Intervals span K random twins and
+the tokens; two random inits give the twin-versus-twin baseline of what shared input alone
+gives. Activations stream into covariance accumulators one twin at a time and never sit in
+memory. It also gives the MI curve against tokens, layer x layer MI matrices, covariance
+spectra, and Jacobian spectra of the last residual stream with respect to the first, with a
+gain floor, over sequences, positions and a sweep of the twin's init scale.
 
 The default model is a small byte-level GPT-2 shipped with the lab and trained on an
 in-code grammar (`python -m workbench_labs.gpt2_residual_mi.make_checkpoint`); set
@@ -50,7 +55,19 @@ LAB: Lab[ResidualMIConfig] = Lab(
     title="GPT-2 residual stream: trained versus random-init MI",
     description=_DESCRIPTION,
     config_cls=ResidualMIConfig,
-    headline="mi/last_hook",
+    headline="mi/headline",
+    presets={
+        "quick": {
+            "n_sequences": 256,
+            "positions_per_sequence": 4,
+            "n_groups": 8,
+            "twin_seeds": 2,
+            "ceiling_sequences": 64,
+            "copula_calibration": 512,
+            "jacobian_sequences": 2,
+            "twin_init_scales": [1.0, 4.0],
+        }
+    },
     steps=(
         Step(
             key="load",
@@ -65,38 +82,61 @@ LAB: Lab[ResidualMIConfig] = Lab(
             produces=("model/*",),
         ),
         Step(
-            key="stream",
-            title="Stream residual activations into covariance accumulators",
+            key="ceiling",
+            title="The Shannon ceiling from the trained model's loss",
             explanation=(
-                "Runs both models over batches of sequences and reads every hook point at a "
-                "few sampled positions per sequence. Each batch is folded into float64 "
-                "running moments: per hook point the joint covariance of (trained, twin) "
-                "with jackknife groups of whole sequences and within-batch shuffles for the "
-                "null; optionally one joint covariance of all hook points of both models. "
-                "The MI is measured at several token counts on the way."
+                "Both streams are functions of the token prefix, so no Shannon MI between them "
+                "can exceed the prefix's entropy. The trained model's held-out cross-entropy "
+                "bounds each conditional entropy from above, so log2 V for the first token "
+                "plus the loss summed over the prefix, averaged over the sampled positions "
+                "(plus log2 of the number of positions), is an upper bound: the ceiling."
+            ),
+            run=run_ceiling,
+            produces=("ceiling/*",),
+            views=(View("curve", "Shannon ceiling by position (bits)", "ceiling/by_position"),),
+        ),
+        Step(
+            key="stream",
+            title="Stream residual activations of K twins into covariance accumulators",
+            explanation=(
+                "One pass per random twin (seeds twin_seed + k), each with a partner init for "
+                "the twin-versus-twin baseline. Per hook point the joint covariances of "
+                "(trained, twin) and (partner, twin) are folded into float64 moments with "
+                "jackknife groups of whole sequences and cheap shuffled nulls; the first pass "
+                "also streams normal scores (copula MI), fourth moments (kurtosis) and the "
+                "all-hook covariance. Each pass is reduced to its numbers and freed, so more "
+                "twins cost time, not memory."
             ),
             run=run_stream,
             produces=("data/*",),
         ),
         Step(
             key="mi",
-            title="MI per hook point: estimate, bias, null and interval",
+            title="Gaussian (linear) MI per hook point: twins, baseline, ceiling, flags",
             explanation=(
-                "Gaussian MI I = ½ log2(|Σ_T| |Σ_R| / |Σ_TR|). The plug-in value is biased "
-                "up by about d²/(2n ln 2) bits; the digamma correction of each "
-                "log-determinant removes that bias for Gaussian data. The null pairs trained "
-                "tokens with the twin's activations of other tokens: its plug-in mean is the "
-                "bias. An MI is *above zero* when its interval is, and *above the bias* when "
-                "the plug-in beats every shuffle."
+                "Gaussian MI I = ½ log2(|Σ_T| |Σ_R| / |Σ_TR|), bias-corrected: it measures "
+                "linear alignment of the streams, not Shannon information. Intervals combine "
+                "tokens (jackknife) and twins; the twin-versus-twin MI is the baseline of what "
+                "shared input alone gives. Flags: ridge-set (no interval, left out of counts), "
+                "near-singular (condition number), noise-fragile (the noise-floor sweep) and "
+                "above the Shannon ceiling. Verdicts: Holm over the regular hook points."
             ),
             run=run_mi,
-            produces=("mi/*", "curve/*"),
+            produces=("mi/*", "curve/*", "verdict/*", "family/*"),
             views=(
-                View("table", "MI per hook point (bits)", "mi/"),
-                View("curve", "MI by hook point (bits)", "mi/by_hook", x_label="hook point"),
+                View("table", "Gaussian (linear) MI per hook point (bits)", "mi/"),
+                View(
+                    "heatmap",
+                    "Flags per hook point (1 = raised)",
+                    "mi/flags",
+                    x_label="hook point",
+                    y_label="flag",
+                ),
+                View("curve", "Gaussian MI by hook point (bits)", "mi/by_hook", x_label="hook"),
+                View("curve", "Noise-floor sweep (bits)", "mi/noise", x_label="hook point"),
                 View(
                     "curve",
-                    "MI against tokens (bits)",
+                    "Gaussian MI against tokens (bits)",
                     "curve/blocks.*",
                     x_label="curve point (token counts in curve/n_tokens)",
                 ),
@@ -144,11 +184,12 @@ LAB: Lab[ResidualMIConfig] = Lab(
             key="jacobian",
             title="Jacobian singular values, last residual stream w.r.t. the first",
             explanation=(
-                "Singular values of ∂ resid_post[t] / ∂ resid_pre0[t - k] at the last "
-                "position t and offsets k, computed with torch.func (vmap over vjp; "
-                "randomized subspace iteration with jvp/vjp for the top k at large width). "
-                "Many comparable singular values mean a small change at one token reaches "
-                "another through many directions."
+                "Singular values of ∂ resid_post[t] / ∂ resid_pre0[t - k] at output positions "
+                "t and offsets k, over several sequences, for the trained model and for twins "
+                "over a sweep of init scales (torch.func: vmap over vjp; randomized subspace "
+                "iteration for the top k at large width). σ below a gain floor x σ_max do not "
+                "count towards the rank. Verdict per scale: does random init pass less "
+                "cross-token gain than training?"
             ),
             run=run_jacobians,
             produces=("jacobian/*",),

@@ -163,15 +163,20 @@ def verdict(point: MIPoint, level: float) -> Verdict:
 
 
 def _pair_mi(cov: torch.Tensor, a: slice, b: slice, n: int) -> float:
+    """Bias-corrected MI of blocks a and b of ``cov``; NaN when it needed a ridge (unbounded)."""
     index = torch.cat([torch.arange(a.start, a.stop), torch.arange(b.start, b.stop)]).to(cov.device)
     sub = cov[index][:, index]
-    return gaussian_mutual_information_from_covariance(sub, a.stop - a.start, n).bits
+    est = gaussian_mutual_information_from_covariance(sub, a.stop - a.start, n)
+    return math.nan if est.ridge > 0 else est.bits
 
 
 def layer_mi_matrices(
     cov: torch.Tensor, n_samples: int, n_hooks: int, d_model: int
-) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+) -> tuple[dict[str, np.ndarray[Any, np.dtype[np.float64]]], dict[str, int]]:
     """Bias-corrected Gaussian MI between every two hook points, within and across models.
+
+    A cell whose covariance is singular (the estimator would need a ridge, so the value
+    would be set by the ridge) is NaN, and counted in the second return value.
 
     Args:
         cov: ``(2 H d, 2 H d)`` joint covariance: H trained hook points, then H twin ones.
@@ -182,7 +187,8 @@ def layer_mi_matrices(
     Returns:
         ``{"trained", "twin", "cross"}`` -> ``(H, H)`` matrices in bits. Within a model the
         diagonal is NaN (a stream with itself has unbounded MI); ``cross[a, b]`` is MI of
-        trained hook ``a`` with twin hook ``b``.
+        trained hook ``a`` with twin hook ``b``. Then, per matrix, the number of cells left
+        NaN because they were singular (off the within-model diagonal).
     """
 
     def block(model: int, hook: int) -> slice:
@@ -202,7 +208,10 @@ def layer_mi_matrices(
         for b in range(n_hooks):
             cross[a, b] = _pair_mi(cov, block(0, a), block(1, b), n_samples)
     out["cross"] = cross
-    return out
+    ridged = {
+        key: int(np.isnan(m).sum()) - (0 if key == "cross" else n_hooks) for key, m in out.items()
+    }
+    return out, ridged
 
 
 def spectrum_measures(eigs: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, float]:
@@ -233,24 +242,36 @@ def spectrum_measures(eigs: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, 
     }
 
 
-def jacobian_measures(singular_values: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, float]:
-    """Summaries of Jacobian singular values ``(n_sequences, r)``, averaged over sequences.
+def jacobian_measures(
+    singular_values: np.ndarray[Any, np.dtype[np.float64]], gain_floor: float = 0.0
+) -> dict[str, float]:
+    """Summaries of Jacobian singular values ``(n_samples, r)`` (sequences x positions).
+
+    A gain floor ``φ`` keeps only ``σ_i >= φ σ_max`` (per sample): directions far below the
+    largest gain carry nothing measurable and would otherwise inflate the rank of a map
+    that is almost zero everywhere.
 
     Returns:
-        ``sigma_max`` (the largest gain), and the ``participation_ratio`` and
-        ``effective_rank`` of ``σ²`` (the eigenvalues of ``J Jᵀ``): how many directions at
-        the input position reach the output position with comparable gain. With
-        ``jacobian_top_k`` these describe the top k singular values only.
+        ``sigma_max`` (mean of the largest gain) and ``sigma_max_sd`` (its SD over samples);
+        the ``participation_ratio`` and ``effective_rank`` of the kept ``σ²`` (eigenvalues
+        of ``J Jᵀ``), means over samples, with ``effective_rank_sd``; ``rank_above_floor``,
+        the mean count of kept σ. With ``jacobian_top_k`` these describe the top k only.
     """
     sv = np.asarray(singular_values, dtype=np.float64)
-    prs, ranks = [], []
+    prs, ranks, counts = [], [], []
     for row in sv:
-        power = row**2
-        if power.max() > 0:
+        kept = row[row >= gain_floor * row[0]] if row[0] > 0 else row[:0]
+        power = kept**2
+        if power.size and power.max() > 0:
             prs.append(participation_ratio(power))
             ranks.append(effective_rank(power))
+        counts.append(kept.size)
+    spread = float(sv[:, 0].std(ddof=1)) if sv.shape[0] > 1 else 0.0
     return {
         "sigma_max": float(sv[:, 0].mean()),
+        "sigma_max_sd": spread,
         "participation_ratio": float(np.mean(prs)) if prs else math.nan,
         "effective_rank": float(np.mean(ranks)) if ranks else math.nan,
+        "effective_rank_sd": float(np.std(ranks, ddof=1)) if len(ranks) > 1 else 0.0,
+        "rank_above_floor": float(np.mean(counts)),
     }

@@ -17,9 +17,10 @@ OFFLINE_DEFAULT = "offline-default"
 class ResidualMIConfig:
     """What to compare, on which tokens, and how carefully.
 
-    The defaults run the shipped byte-level model in about a minute on two CPU cores.
-    For GPT-2 small on CUDA, e.g. ``model = "gpt2"``, ``seq_len = 256``,
-    ``n_sequences = 8192``, ``jacobian_top_k = 128``.
+    The defaults run the shipped byte-level model in about three minutes on two CPU cores
+    (``--preset quick``: under 30 s). For GPT-2 small on CUDA, e.g. ``model = "gpt2"``,
+    ``seq_len = 256``, ``n_sequences = 8192``, ``n_groups = 8``, ``jacobian_top_k = 128``,
+    ``layer_matrix = false`` (``benchmarks/bench_gpt2_activations.py`` states its memory).
     """
 
     model: str = option(
@@ -30,7 +31,26 @@ class ResidualMIConfig:
     download: bool = option(
         True, help="try the Hugging Face hub when a hub name is not in the local cache"
     )
-    twin_seed: int = option(0, help="seed of the random-init twin's own generator", ge=0)
+    twin_seed: int = option(
+        0, help="seed of the first random-init twin; twin k has seed twin_seed + k", ge=0
+    )
+    twin_seeds: int = option(
+        4,
+        help="random twins K, streamed one after another (memory of one twin whatever K); "
+        "each is paired with its own partner init (seed twin_seed + 1000 + k) for the "
+        "twin-versus-twin baseline",
+        unit="twins",
+        ge=1,
+    )
+    second_model: str = option(
+        "",
+        help="a second trained checkpoint (folder or hub name) for trained-versus-trained MI; "
+        "empty for none",
+    )
+    hooks: tuple[str, ...] = option(
+        (),
+        help="hook points to measure (e.g. ['blocks.0.hook_resid_mid']); empty for all 2L+1",
+    )
     corpus: str = option(
         "grammar", help="'grammar' (the in-code probabilistic grammar) or a UTF-8 text file path"
     )
@@ -75,6 +95,50 @@ class ResidualMIConfig:
         unit="shuffles",
         ge=1,
     )
+    null_parts: int = option(
+        4,
+        help="the shuffles are random derangements of this many parts of each batch (all K "
+        "shuffles from one product of about this many cross products); 0 for K uniform "
+        "shuffles (one product each)",
+        ge=0,
+        le=7,
+    )
+    condition_threshold: float = option(
+        1e6,
+        help="a hook whose joint correlation matrix has a condition number above this is "
+        "flagged near-singular",
+        gt=1,
+    )
+    noise_fractions: tuple[float, ...] = option(
+        (0.001, 0.01, 0.1),
+        help="noise-floor sweep: independent noise SDs as fractions of each feature's SD",
+        gt=0,
+        min_len=1,
+    )
+    noise_flag_fraction: float = option(
+        0.01, help="the noise fraction (one of noise_fractions) at which a hook is judged", gt=0
+    )
+    noise_flag_move: float = option(
+        0.1,
+        help="a hook is flagged noise-fragile when its MI moves by more than this fraction at "
+        "noise_flag_fraction",
+        gt=0,
+    )
+    ceiling_sequences: int = option(
+        256,
+        help="held-out sequences scored by the trained model for the Shannon ceiling",
+        unit="sequences",
+        ge=2,
+    )
+    copula: bool = option(
+        True, help="also stream the Gaussian-copula MI (normal scores) of the first twin"
+    )
+    copula_calibration: int = option(
+        2048,
+        help="tokens whose values fix each feature's normal-score map (the first ones streamed)",
+        unit="tokens",
+        ge=16,
+    )
     token_counts: tuple[int, ...] = option(
         (),
         help="token counts where the MI-versus-tokens curve is measured; empty for 8 "
@@ -89,7 +153,25 @@ class ResidualMIConfig:
         "MI matrices (memory (2 (2L+1) d_model)² x 8 bytes)",
     )
     jacobian_sequences: int = option(
-        4, help="sequences whose Jacobians are taken (0 skips the step)", unit="sequences", ge=0
+        8, help="sequences whose Jacobians are taken (0 skips the step)", unit="sequences", ge=0
+    )
+    jacobian_positions: tuple[int, ...] = option(
+        (),
+        help="output positions t of the Jacobians; empty for the last position only",
+        unit="tokens",
+        ge=0,
+    )
+    jacobian_gain_floor: float = option(
+        1e-3,
+        help="singular values below this fraction of σ_max do not count towards a Jacobian's rank",
+        gt=0,
+        lt=1,
+    )
+    twin_init_scales: tuple[float, ...] = option(
+        (0.5, 1.0, 2.0, 4.0),
+        help="Jacobian sweep: twins with GPT-2's init σ = 0.02 times each scale",
+        gt=0,
+        min_len=1,
     )
     jacobian_offsets: tuple[int, ...] = option(
         (0, 1, 2, 4),
@@ -144,12 +226,39 @@ class ResidualMIConfig:
                 self.token_counts,
                 f"counts up to n_sequences x positions_per_sequence = {self.n_tokens}",
             )
+        if self.noise_flag_fraction not in self.noise_fractions:
+            raise ConfigError(
+                "noise_flag_fraction",
+                self.noise_flag_fraction,
+                f"one of noise_fractions = {list(self.noise_fractions)}",
+            )
+        positions = self.jacobian_output_positions
+        if max(positions) >= self.seq_len:
+            raise ConfigError(
+                "jacobian_positions", self.jacobian_positions, f"positions below {self.seq_len}"
+            )
+        if max(self.jacobian_offsets) > min(positions):
+            raise ConfigError(
+                "jacobian_offsets",
+                self.jacobian_offsets,
+                f"offsets up to the earliest Jacobian position {min(positions)}",
+            )
         if max(self.jacobian_offsets) >= self.seq_len:
             raise ConfigError(
                 "jacobian_offsets",
                 self.jacobian_offsets,
                 f"offsets below seq_len = {self.seq_len}",
             )
+
+    @property
+    def jacobian_output_positions(self) -> tuple[int, ...]:
+        """Output positions t of the Jacobians (the last position when none are given)."""
+        return self.jacobian_positions or (self.seq_len - 1,)
+
+    @property
+    def alpha(self) -> float:
+        """Family-wise error rate of the verdicts, ``1 - level``."""
+        return 1.0 - self.level
 
     @property
     def n_tokens(self) -> int:

@@ -19,7 +19,7 @@ from workbench_labs.gpt2_residual_mi.config import OFFLINE_DEFAULT, ResidualMICo
 from workbench_labs.gpt2_residual_mi.corpus import ByteTokenizer, HubTokenizer, Tokenizer
 from workbench_labs.gpt2_residual_mi.make_checkpoint import CHECKPOINT_DIR
 
-__all__ = ["ModelPair", "load_model_pair"]
+__all__ = ["ModelPair", "load_model_pair", "load_second_model", "scaled_twin"]
 
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer_config.json")
 
@@ -105,3 +105,36 @@ def load_model_pair(config: ResidualMIConfig, device: torch.device) -> ModelPair
     twin = random_twin(trained.config, config.twin_seed, device)
     names = residual_hook_names(int(trained.config.n_layer))
     return ModelPair(trained=trained, twin=twin, tokenizer=tokenizer, source=source, names=names)
+
+
+def scaled_twin(config: Any, seed: int, scale: float, device: torch.device) -> Any:
+    """A random-init twin whose init σ is ``scale`` times ``config.initializer_range``.
+
+    GPT-2's scheme (σ, and σ/√(2L) for the residual projections) is kept, all scaled together;
+    ``scale = 1`` is :func:`random_twin` exactly.
+    """
+    import copy
+
+    scaled = copy.deepcopy(config)
+    scaled.initializer_range = float(config.initializer_range) * float(scale)
+    return random_twin(scaled, seed, device)
+
+
+def load_second_model(config: ResidualMIConfig, pair: ModelPair, device: torch.device) -> Any:
+    """The second trained checkpoint named by ``config.second_model``, checked against the first.
+
+    Raises:
+        CheckpointLoadError: if it cannot be found.
+        ConfigError: if its width, depth or vocabulary differ from the first model's.
+    """
+    second = load_pretrained(config.second_model, device, allow_download=config.download)
+    for key in ("n_embd", "n_layer", "vocab_size"):
+        if int(getattr(second.config, key)) != int(getattr(pair.trained.config, key)):
+            raise ConfigError(
+                "second_model",
+                config.second_model,
+                f"a checkpoint with the first model's {key} "
+                f"({getattr(pair.trained.config, key)}); this one has "
+                f"{getattr(second.config, key)}",
+            )
+    return second

@@ -1,37 +1,25 @@
-"""The steps of the ``gpt2-residual-mi`` lab: each reads ``ctx.state``, writes the run folder."""
+"""The steps of the ``gpt2-residual-mi`` lab: each reads ``ctx.state``, writes the run folder.
+
+The Jacobian step is in :mod:`jacobian_step`; the MI step's results are in :mod:`results`.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import numpy as np
 import torch
 
 from workbench.core.errors import ConfigError
-from workbench.core.jacobian import jacobian_singular_values
 from workbench.core.lab import RunContext
-from workbench.core.models.gpt2 import (
-    collect_residual_stream,
-    eager_attention,
-    embed_tokens,
-    resid_post_from_resid_pre0,
-)
-from workbench_labs.gpt2_residual_mi.analysis import (
-    CURVE_ROWS,
-    MIPoint,
-    curve_array,
-    extrapolate_to_infinite_tokens,
-    jacobian_measures,
-    layer_mi_matrices,
-    mi_point,
-    spectrum_measures,
-    verdict,
-)
+from workbench.core.models.gpt2 import collect_residual_stream, random_twin
+from workbench_labs.gpt2_residual_mi.analysis import MIPoint, layer_mi_matrices, mi_point
+from workbench_labs.gpt2_residual_mi.ceiling import model_losses, shannon_ceiling
 from workbench_labs.gpt2_residual_mi.config import ResidualMIConfig
 from workbench_labs.gpt2_residual_mi.corpus import make_source
-from workbench_labs.gpt2_residual_mi.models import ModelPair, load_model_pair
+from workbench_labs.gpt2_residual_mi.models import ModelPair, load_model_pair, load_second_model
+from workbench_labs.gpt2_residual_mi.robustness import HookPass, HookResult, reduce_pass
 from workbench_labs.gpt2_residual_mi.stream import (
     ResidualAccumulators,
     batch_sizes,
@@ -41,39 +29,55 @@ from workbench_labs.gpt2_residual_mi.stream import (
 from workbench_labs.gpt2_residual_mi.summary import summary_markdown
 
 __all__ = [
-    "run_jacobians",
+    "PARTNER_OFFSET",
+    "run_ceiling",
     "run_layers",
     "run_load",
-    "run_mi",
     "run_spectra",
     "run_stream",
     "run_summary",
 ]
 
 MODELS = ("trained", "twin")
+#: Partner k (the twin-versus-twin baseline) has seed ``twin_seed + PARTNER_OFFSET + k``.
+PARTNER_OFFSET = 1000
 
 
-def _config(ctx: RunContext) -> ResidualMIConfig:
+def config_of(ctx: RunContext) -> ResidualMIConfig:
+    """The run's config, typed."""
     config: ResidualMIConfig = ctx.config
     return config
 
 
-def _pair(ctx: RunContext) -> ModelPair:
+def pair_of(ctx: RunContext) -> ModelPair:
+    """The loaded models, typed."""
     pair: ModelPair = ctx.state["pair"]
     return pair
 
 
+def names_of(ctx: RunContext) -> tuple[str, ...]:
+    """The hook points measured (``config.hooks`` or all)."""
+    names: tuple[str, ...] = ctx.state["names"]
+    return names
+
+
 def run_load(ctx: RunContext) -> None:
-    """Load the trained model, build its twin, and record what they are."""
-    config = _config(ctx)
+    """Load the trained model, build its first twin, and record what they are."""
+    config = config_of(ctx)
     pair = load_model_pair(config, ctx.device)
+    unknown = [h for h in config.hooks if h not in pair.names]
+    if unknown:
+        raise ConfigError("hooks", list(config.hooks), f"hook points of this model: {pair.names}")
+    names = tuple(h for h in pair.names if not config.hooks or h in config.hooks)
     ctx.state["pair"] = pair
+    ctx.state["names"] = names
     ctx.logger.info(
-        "loaded %s: %d blocks, d_model %d, %d parameters; twin seed %d",
+        "loaded %s: %d blocks, d_model %d, %d parameters; %d twins from seed %d",
         pair.source,
         pair.n_layer,
         pair.d_model,
         pair.n_parameters,
+        config.twin_seeds,
         config.twin_seed,
     )
     ctx.set_results(
@@ -83,19 +87,54 @@ def run_load(ctx: RunContext) -> None:
             "model/d_model": pair.d_model,
             "model/parameters": pair.n_parameters,
             "model/hook_points": len(pair.names),
+            "model/hooks_measured": len(names),
+            "model/twin_seeds": config.twin_seeds,
         }
     )
 
 
-def run_stream(ctx: RunContext) -> None:
-    """Stream both models over the corpus into the accumulators; measure the curve on the way."""
-    config, pair = _config(ctx), _pair(ctx)
-    d = pair.d_model
+def run_ceiling(ctx: RunContext) -> None:
+    """Score held-out sequences with the trained model: the Shannon ceiling per position."""
+    config, pair = config_of(ctx), pair_of(ctx)
     source = make_source(config.corpus, config.corpus_seed, config.seq_len, pair.tokenizer)
-    sizes = batch_sizes(config.n_sequences, config.batch_size, config.n_groups)
-    cumulative = list(np.cumsum(sizes) * config.positions_per_sequence)
+    # Sequences after the streamed and the Jacobian ones: text no other step reads.
+    start = config.n_sequences + config.jacobian_sequences
+    losses = []
+    for first in range(0, config.ceiling_sequences, config.batch_size):
+        rows = range(
+            start + first, start + min(first + config.batch_size, config.ceiling_sequences)
+        )
+        ids = torch.from_numpy(np.stack([source.sequence(i) for i in rows])).to(ctx.device)
+        losses.append(model_losses(pair.trained, ids))
+    ceiling = shannon_ceiling(
+        np.concatenate(losses),
+        first_position=config.first_position,
+        vocab_size=pair.tokenizer.vocab_size,
+        level=config.level,
+    )
+    ctx.state["ceiling"] = ceiling
+    ctx.save_array(
+        "ceiling/by_position",
+        ceiling.by_position,
+        axes=("position",),
+        labels={"position": [str(t) for t in ceiling.positions]},
+        description="Shannon ceiling C(t) = log2 V + Σ_{s<=t} loss_s (bits) per position",
+    )
+    ctx.set_results(
+        {
+            "ceiling/bits": ceiling.bits,
+            "ceiling/high": ceiling.high,
+            "ceiling/se": ceiling.se,
+            "ceiling/first_token_bits": ceiling.first_token_bits,
+            "ceiling/loss_bits_per_token": float(np.concatenate(losses).mean()),
+            "ceiling/n_sequences": ceiling.n_sequences,
+        }
+    )
+
+
+def _check_tokens(config: ResidualMIConfig, d: int, cumulative: list[int]) -> int:
     # The leave-one-group-out covariances must still have more samples than 2 d dimensions.
-    minimum = math.ceil((2 * d + 2) * config.n_groups / (config.n_groups - 1))
+    minimum = int(math.ceil((2 * d + 2) * config.n_groups / (config.n_groups - 1)))
     if cumulative[-1] < minimum:
         raise ConfigError(
             "n_sequences",
@@ -104,23 +143,112 @@ def run_stream(ctx: RunContext) -> None:
             f"2 d_model = {2 * d} with a jackknife group left out); {cumulative[-1]} tokens "
             "would be streamed",
         )
-    checkpoints = curve_token_counts(config.token_counts, cumulative, minimum)
+    return minimum
+
+
+def run_stream(ctx: RunContext) -> None:
+    """Stream K twin passes (each with its partner) into accumulators, reduce, free."""
+    config, pair, names = config_of(ctx), pair_of(ctx), names_of(ctx)
+    d = pair.d_model
+    source = make_source(config.corpus, config.corpus_seed, config.seq_len, pair.tokenizer)
+    sizes = batch_sizes(config.n_sequences, config.batch_size, config.n_groups)
+    cumulative = [int(c) for c in np.cumsum(sizes) * config.positions_per_sequence]
+    minimum = _check_tokens(config, d, cumulative)
+    passes: dict[str, list[HookPass]] = {name: [] for name in names}
+    curve: dict[str, list[MIPoint]] = {name: [] for name in names}
+    total = config.twin_seeds * len(sizes)
+    started = time.perf_counter()
+    peak_bytes = 0
+    for k in range(config.twin_seeds):
+        first = k == 0
+        twin = (
+            pair.twin
+            if first
+            else random_twin(pair.trained.config, config.twin_seed + k, ctx.device)
+        )
+        partner = random_twin(
+            pair.trained.config, config.twin_seed + PARTNER_OFFSET + k, ctx.device
+        )
+        acc = ResidualAccumulators.create(
+            names,
+            d,
+            n_groups=config.n_groups,
+            n_permutations=config.n_permutations,
+            seed=config.corpus_seed + 100 * k,
+            layer_matrix=config.layer_matrix and first,
+            device=ctx.device,
+            null_parts=config.null_parts,
+            baseline=True,
+            copula_calibration=config.copula_calibration if config.copula and first else 0,
+            kurtosis=first,
+        )
+        checkpoints = curve_token_counts(config.token_counts, cumulative, minimum) if first else []
+        batches = token_batches(
+            source,
+            sizes,
+            seq_len=config.seq_len,
+            first_position=config.first_position,
+            positions_per_sequence=config.positions_per_sequence,
+            seed=config.corpus_seed,
+        )
+        models = [pair.trained, twin, partner]
+        stream = collect_residual_stream(models, batches, names, ctx.device)
+        for done, (batch, (trained, twin_acts, partner_acts)) in enumerate(stream, start=1):
+            acc.update(trained, twin_acts, batch.input_ids.shape[0], partner=partner_acts)
+            if checkpoints and acc.n_tokens >= checkpoints[0]:
+                checkpoints.pop(0)
+                for name in names:
+                    curve[name].append(mi_point(acc.pairs[name], config.level))
+            rate = acc.n_tokens * (k + 1) / (time.perf_counter() - started)
+            ctx.progress(k * len(sizes) + done, total, twin=k, tokens_per_second=round(rate, 1))
+        peak_bytes = max(peak_bytes, acc.nbytes())
+        for name, reduced in reduce_pass(acc, config.level, config.noise_fractions).items():
+            passes[name].append(reduced)
+        if first:
+            ctx.state["n_tokens"], ctx.state["n_sequences"] = acc.n_tokens, acc.n_sequences
+            ctx.state["spectra_eigs"] = {
+                name: (acc.pairs[name].spectrum("x"), acc.pairs[name].spectrum("y"))
+                for name in names
+            }
+            if acc.joint is not None:
+                ctx.state["joint_cov"] = acc.joint.covariance_tensor()
+        del acc, twin, partner  # one pass of memory, whatever K
+    seconds = time.perf_counter() - started
+    ctx.state["passes"], ctx.state["curve"] = passes, curve
+    ctx.logger.info("accumulators of one pass held %.1f MB", peak_bytes / 1e6)
+    results: dict[str, float | int | str | bool] = {
+        "data/corpus": source.description,
+        "data/n_sequences": ctx.state["n_sequences"],
+        "data/n_tokens": ctx.state["n_tokens"],
+        "data/positions_per_sequence": config.positions_per_sequence,
+        "data/seq_len": config.seq_len,
+        "data/tokens_per_second": ctx.state["n_tokens"] * config.twin_seeds / seconds,
+        "data/accumulator_mb": peak_bytes / 1e6,
+    }
+    if config.second_model:
+        results.update(_second_model_pass(ctx, source, sizes))
+    ctx.set_results(results)
+
+
+def _second_model_pass(
+    ctx: RunContext, source: object, sizes: list[int]
+) -> dict[str, float | int | str | bool]:
+    """Trained versus a second trained checkpoint on the same tokens."""
+    from workbench_labs.gpt2_residual_mi.corpus import SequenceSource
+
+    config, pair, names = config_of(ctx), pair_of(ctx), names_of(ctx)
+    assert isinstance(source, SequenceSource)
+    second = load_second_model(config, pair, ctx.device)
     acc = ResidualAccumulators.create(
-        pair.names,
-        d,
+        names,
+        pair.d_model,
         n_groups=config.n_groups,
         n_permutations=config.n_permutations,
-        seed=config.corpus_seed,
-        layer_matrix=config.layer_matrix,
+        seed=config.corpus_seed + 99,
+        layer_matrix=False,
         device=ctx.device,
+        null_parts=config.null_parts,
     )
-    if config.layer_matrix:
-        width = 2 * len(pair.names) * d
-        ctx.logger.info(
-            "joint covariance of all hook points: %d features, %.1f MB",
-            width,
-            width * width * 8 / 1e6,
-        )
     batches = token_batches(
         source,
         sizes,
@@ -129,121 +257,34 @@ def run_stream(ctx: RunContext) -> None:
         positions_per_sequence=config.positions_per_sequence,
         seed=config.corpus_seed,
     )
-    curve: dict[str, list[MIPoint]] = {name: [] for name in pair.names}
-    started = time.perf_counter()
-    stream = collect_residual_stream([pair.trained, pair.twin], batches, pair.names, ctx.device)
-    for done, (batch, (trained, twin)) in enumerate(stream, start=1):
-        acc.update(trained, twin, batch.input_ids.shape[0])
-        if checkpoints and acc.n_tokens >= checkpoints[0]:
-            checkpoints.pop(0)
-            for name in pair.names:
-                curve[name].append(mi_point(acc.pairs[name], config.level))
-        rate = acc.n_tokens / (time.perf_counter() - started)
-        ctx.progress(done, len(sizes), tokens=acc.n_tokens, tokens_per_second=round(rate, 1))
-    seconds = time.perf_counter() - started
-    ctx.state["acc"] = acc
-    ctx.state["curve"] = curve
-    ctx.set_results(
-        {
-            "data/corpus": source.description,
-            "data/n_sequences": acc.n_sequences,
-            "data/n_tokens": acc.n_tokens,
-            "data/positions_per_sequence": config.positions_per_sequence,
-            "data/seq_len": config.seq_len,
-            "data/tokens_per_second": acc.n_tokens / seconds,
-        }
-    )
-
-
-def run_mi(ctx: RunContext) -> None:
-    """MI per hook point with null, interval and verdicts; the MI-versus-tokens curves."""
-    config, pair = _config(ctx), _pair(ctx)
-    curve: dict[str, list[MIPoint]] = ctx.state["curve"]
-    n_tokens = np.array([p.n_tokens for p in curve[pair.names[0]]], dtype=np.int64)
-    ctx.save_array(
-        "curve/n_tokens",
-        n_tokens,
-        axes=("point",),
-        description="token counts of the MI-versus-tokens curve points",
-    )
-    results: dict[str, float | int | str | bool] = {}
-    finals = []
-    for name in pair.names:
-        points = curve[name]
-        ctx.save_array(
-            f"curve/{name}",
-            curve_array(points),
-            axes=("estimate", "point"),
-            labels={"estimate": list(CURVE_ROWS), "point": [str(n) for n in n_tokens]},
-            description="MI (bits) against tokens; rows: estimate, columns: curve/n_tokens",
-        )
-        final = points[-1]
-        finals.append(final)
-        v = verdict(final, config.level)
-        results.update(
-            {
-                f"mi/{name}": final.bits,
-                f"mi/{name}/plugin": final.plugin_bits,
-                f"mi/{name}/low": final.low,
-                f"mi/{name}/high": final.high,
-                f"mi/{name}/null_mean": final.null_mean,
-                f"mi/{name}/p_value": final.p_value,
-                f"mi/{name}/above_zero": v.above_zero,
-                f"mi/{name}/above_bias": v.above_bias,
-                f"mi/{name}/ridge": final.ridge,
-                f"mi/{name}/plugin_extrapolated": extrapolate_to_infinite_tokens(
-                    [p.n_tokens for p in points], [p.plugin_bits for p in points]
-                ),
-            }
-        )
-    labels = {"hook": list(pair.names)}
-    ctx.save_array(
-        "mi/by_hook",
-        np.array(
-            [
-                [p.plugin_bits for p in finals],
-                [p.bits for p in finals],
-                [p.low for p in finals],
-                [p.high for p in finals],
-                [p.null_mean for p in finals],
-            ]
-        ),
-        axes=("estimate", "hook"),
-        labels={
-            "estimate": [
-                "plug-in",
-                "bias-corrected",
-                "interval low",
-                "interval high",
-                "null mean (plug-in)",
-            ],
-            **labels,
-        },
-        description="MI (bits) of trained and twin per hook point, all tokens",
-    )
-    # A singular hook's MI is set by the ridge, not measured: the headline "first" MI is the
-    # first hook point whose joint covariance is regular.
-    first = next((i for i, p in enumerate(finals) if p.ridge == 0.0), 0)
-    results["mi/first_hook"] = finals[first].bits
-    results["mi/first_hook/name"] = pair.names[first]
-    results["mi/last_hook"] = finals[-1].bits
-    results["mi/hooks_above_zero"] = sum(verdict(p, config.level).above_zero for p in finals)
-    results["mi/hooks_above_bias"] = sum(verdict(p, config.level).above_bias for p in finals)
-    ctx.set_results(results)
+    for batch, (a, b) in collect_residual_stream(
+        [pair.trained, second], batches, names, ctx.device
+    ):
+        acc.update(a, b, batch.input_ids.shape[0])
+    points = {name: mi_point(acc.pairs[name], config.level) for name in names}
+    ctx.state["trained_trained"] = points
+    out: dict[str, float | int | str | bool] = {"trained_trained/model": config.second_model}
+    for name, p in points.items():
+        singular = p.ridge > 0
+        out[f"trained_trained/{name}"] = p.bits
+        out[f"trained_trained/{name}/low"] = math.nan if singular else p.low
+        out[f"trained_trained/{name}/high"] = math.nan if singular else p.high
+        out[f"trained_trained/{name}/ridge"] = p.ridge
+    return out
 
 
 def run_layers(ctx: RunContext) -> None:
-    """Layer x layer MI matrices within each model and across the two."""
-    pair = _pair(ctx)
-    acc: ResidualAccumulators = ctx.state["acc"]
-    if acc.joint is None:
+    """Layer x layer MI matrices within each model and across the two (first twin)."""
+    pair, names = pair_of(ctx), names_of(ctx)
+    cov = ctx.state.get("joint_cov")
+    if cov is None:
         ctx.logger.info("layer_matrix is off: no layer x layer matrices")
         return
-    matrices = layer_mi_matrices(
-        acc.joint.covariance_tensor(), acc.n_tokens, len(pair.names), pair.d_model
-    )
+    matrices, ridged = layer_mi_matrices(cov, ctx.state["n_tokens"], len(names), pair.d_model)
     ctx.state["layers"] = matrices
-    hooks = list(pair.names)
+    hook_results: dict[str, HookResult] = ctx.state["hook_results"]
+    # Flags in the axis labels, so a heatmap shows them beside the numbers.
+    hooks = [_flagged_label(name, hook_results[name]) for name in names]
     for key, matrix in matrices.items():
         rows, cols = ("trained", "twin") if key == "cross" else (key, key)
         ctx.save_array(
@@ -252,22 +293,29 @@ def run_layers(ctx: RunContext) -> None:
             axes=(f"{rows} hook", f"{cols} hook"),
             labels={f"{rows} hook": hooks, f"{cols} hook": hooks},
             description=(
-                "MI (bits), trained rows x twin columns"
+                "Gaussian (linear) MI (bits), trained rows x twin columns"
                 if key == "cross"
-                else f"MI (bits) within the {key} model; diagonal NaN"
-            ),
+                else f"Gaussian (linear) MI (bits) within the {key} model; diagonal NaN"
+            )
+            + f"; NaN where the covariance needed a ridge ({ridged[key]} cells)",
         )
+
+
+def _flagged_label(name: str, result: HookResult) -> str:
+    words = result.flag_words
+    return f"{name} [{', '.join(words)}]" if words else name
 
 
 def run_spectra(ctx: RunContext) -> None:
     """Covariance eigenspectra per hook point and model, with their shape measures."""
-    pair = _pair(ctx)
-    acc: ResidualAccumulators = ctx.state["acc"]
+    from workbench_labs.gpt2_residual_mi.analysis import spectrum_measures
+
+    names = names_of(ctx)
+    eigs_of = ctx.state["spectra_eigs"]
     results: dict[str, float | int | str | bool] = {}
     summary: dict[str, dict[str, dict[str, float]]] = {m: {} for m in MODELS}
-    for name in pair.names:
-        for model, which in zip(MODELS, ("x", "y"), strict=True):
-            eigs = acc.pairs[name].spectrum(which)
+    for name in names:
+        for model, eigs in zip(MODELS, eigs_of[name], strict=True):
             ctx.save_array(
                 f"spectrum/{model}/{name}",
                 eigs,
@@ -281,76 +329,32 @@ def run_spectra(ctx: RunContext) -> None:
     for model in MODELS:
         ctx.save_array(
             f"spectrum/{model}/participation_ratio",
-            np.array([summary[model][n]["participation_ratio"] for n in pair.names]),
+            np.array([summary[model][n]["participation_ratio"] for n in names]),
             axes=("hook",),
-            labels={"hook": list(pair.names)},
+            labels={"hook": list(names)},
             description="participation ratio by hook point",
         )
     ctx.state["spectra"] = summary
     ctx.set_results(results)
 
 
-def run_jacobians(ctx: RunContext) -> None:
-    """Singular values of d resid_post[t] / d resid_pre0[t - k] for both models."""
-    config, pair = _config(ctx), _pair(ctx)
-    if config.jacobian_sequences == 0:
-        ctx.logger.info("jacobian_sequences = 0: no Jacobians")
-        return
-    source = make_source(config.corpus, config.corpus_seed, config.seq_len, pair.tokenizer)
-    # Sequences after the ones streamed, so the Jacobians are taken on fresh text.
-    first = config.n_sequences
-    t = config.seq_len - 1
-    offsets = config.jacobian_offsets
-    top_k = config.jacobian_top_k or None
-    results: dict[str, float | int | str | bool] = {}
-    summary: dict[str, dict[int, dict[str, float]]] = {}
-    total = 2 * config.jacobian_sequences
-    done = 0
-    for model_name, model in zip(MODELS, (pair.trained, pair.twin), strict=True):
-        values = []
-        generator = torch.Generator().manual_seed(config.corpus_seed)
-        with eager_attention(model):  # torch.func needs plain attention (see jacobian.py)
-            for i in range(config.jacobian_sequences):
-                ids = torch.from_numpy(source.sequence(first + i)).to(ctx.device)
-                with torch.no_grad():
-                    x0 = embed_tokens(model, ids)
-
-                def fn(x: torch.Tensor, model: Any = model) -> torch.Tensor:
-                    return resid_post_from_resid_pre0(model, x)
-
-                sv = jacobian_singular_values(fn, x0, t, offsets, top_k=top_k, generator=generator)
-                values.append(sv.cpu().numpy())
-                done += 1
-                ctx.progress(done, total)
-        stacked = np.stack(values, axis=1)  # (n_offsets, n_sequences, r)
-        summary[model_name] = {}
-        for k, sv_k in zip(offsets, stacked, strict=True):
-            ctx.save_array(
-                f"jacobian/{model_name}/offset_{k}",
-                sv_k,
-                axes=("sequence", "rank"),
-                description=f"σ of ∂ resid_post[{t}] / ∂ resid_pre0[{t - k}], descending",
-            )
-            measures = jacobian_measures(sv_k)
-            summary[model_name][k] = measures
-            for key, value in measures.items():
-                results[f"jacobian/{model_name}/offset_{k}/{key}"] = value
-    ctx.state["jacobians"] = summary
-    ctx.set_results(results)
-
-
 def run_summary(ctx: RunContext) -> None:
     """Write summary.md: what the numbers allow one to say, in plain words."""
-    config, pair = _config(ctx), _pair(ctx)
+    config, pair = config_of(ctx), pair_of(ctx)
     text = summary_markdown(
         config=config,
-        names=pair.names,
+        names=names_of(ctx),
         source=pair.source,
-        n_tokens=ctx.state["acc"].n_tokens,
-        n_sequences=ctx.state["acc"].n_sequences,
+        n_tokens=ctx.state["n_tokens"],
+        n_sequences=ctx.state["n_sequences"],
         curve=ctx.state["curve"],
+        hooks=ctx.state["hook_results"],
+        ceiling=ctx.state["ceiling"],
+        verdicts=ctx.state["verdicts"],
         spectra=ctx.state.get("spectra", {}),
         jacobians=ctx.state.get("jacobians", {}),
+        trained_trained=ctx.state.get("trained_trained"),
         d_model=pair.d_model,
+        jacobian_verdicts=ctx.state.get("jacobian_verdicts"),
     )
     ctx.write_text("summary.md", text)

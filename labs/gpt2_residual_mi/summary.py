@@ -2,38 +2,82 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
-from workbench_labs.gpt2_residual_mi.analysis import MIPoint, verdict
+from workbench.core.inference import Verdict
+from workbench_labs.gpt2_residual_mi.analysis import MIPoint
+from workbench_labs.gpt2_residual_mi.ceiling import CEILING_SENTENCE, Ceiling
 from workbench_labs.gpt2_residual_mi.config import ResidualMIConfig
+from workbench_labs.gpt2_residual_mi.robustness import HookResult
 
-__all__ = ["summary_markdown"]
+__all__ = ["mi_table_row", "summary_markdown"]
 
 
-def _mi_table(names: Sequence[str], curve: Mapping[str, Sequence[MIPoint]], level: float) -> str:
-    pct = round(100 * level)
+def _f(value: float, digits: int = 2) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _interval(low: float, high: float) -> str:
+    return (
+        "no interval"
+        if not (math.isfinite(low) and math.isfinite(high))
+        else (f"[{low:.2f}, {high:.2f}]")
+    )
+
+
+def mi_table_row(h: HookResult) -> str:
+    """One row of the MI table (also what the tests look for)."""
+    first = h.passes[0]
+    tt = h.trained_twin
+    base = h.twin_twin.bits if h.twin_twin is not None else math.nan
+    cop = first.copula.bits if first.copula is not None else math.nan
+    kurt = first.kurtosis or (math.nan, math.nan)
+    return (
+        f"| `{h.name}` | {_f(tt.bits)} | {_interval(tt.low, tt.high)} | {_f(base)} "
+        f"| {_f(cop)} | {_f(kurt[0], 1)} / {_f(kurt[1], 1)} | {first.condition:.1e} "
+        f"| {100 * h.noise_move:.1f}% | {', '.join(h.flag_words) or '–'} |"
+    )
+
+
+def _mi_table(hooks: Sequence[HookResult], config: ResidualMIConfig) -> str:
+    pct = round(100 * config.level)
     lines = [
-        f"| hook point | MI (bits) | {pct}% interval | plug-in | null mean | p | verdict |",
-        "|---|---:|---|---:|---:|---:|---|",
+        f"| hook point | Gaussian (linear) MI | {pct}% interval (twins × tokens) | twin-vs-twin "
+        f"| Gaussian-copula MI | excess kurtosis (trained / twin) | κ "
+        f"| MI change at {config.noise_flag_fraction:g} noise | flags |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ]
-    for name in names:
-        p = curve[name][-1]
-        v = verdict(p, level)
-        if v.singular:
-            words = f"singular (ridge {p.ridge:.0e}): unbounded"
-        elif v.above_zero and v.above_bias:
-            words = "above 0 and above the bias"
-        elif v.above_bias:
-            words = "above the bias, interval reaches 0"
-        elif v.above_zero:
-            words = "interval above 0, not above the bias"
-        else:
-            words = "not told apart from 0"
-        lines.append(
-            f"| `{name}` | {p.bits:.2f} | [{p.low:.2f}, {p.high:.2f}] | {p.plugin_bits:.2f} "
-            f"| {p.null_mean:.2f} | {p.p_value:.3f} | {words} |"
-        )
+    lines += [mi_table_row(h) for h in hooks]
     return "\n".join(lines)
+
+
+def _noise_table(hooks: Sequence[HookResult], config: ResidualMIConfig) -> str:
+    head = " | ".join(f"f = {f:g}" for f in config.noise_fractions)
+    lines = [f"| hook point | no noise | {head} |", "|---|" + "---:|" * (1 + len(head.split("|")))]
+    for h in hooks:
+        p = h.passes[0]
+        cells = " | ".join(_f(b) for b in p.noise_bits)
+        lines.append(f"| `{h.name}` | {_f(p.point.bits)} | {cells} |")
+    return "\n".join(lines)
+
+
+def _flag_words(hooks: Sequence[HookResult], config: ResidualMIConfig, ceiling: Ceiling) -> str:
+    count = {f: sum(h.flags[f] for h in hooks) for f in hooks[0].flags}
+    return "\n".join(
+        [
+            f"- **ridge** ({count['ridge_set']}): the joint covariance is singular (one stream is "
+            "a linear function of the other on these tokens), so the Gaussian MI is unbounded "
+            "and the number is set by the ridge; no interval, left out of every count and test.",
+            f"- **κ** ({count['near_singular']}): the joint correlation matrix has a condition "
+            f"number above {config.condition_threshold:.0e}: nearly singular.",
+            f"- **noise** ({count['noise_fragile']}): independent noise at "
+            f"{config.noise_flag_fraction:g} of each feature's SD moves the MI by more than "
+            f"{100 * config.noise_flag_move:g}%: it rests on directions of tiny variance.",
+            f"- **>ceiling** ({count['above_ceiling']}): the Gaussian MI exceeds the Shannon "
+            f"ceiling's upper end, {ceiling.high:.1f} bits. {CEILING_SENTENCE}",
+        ]
+    )
 
 
 def _curve_words(names: Sequence[str], curve: Mapping[str, Sequence[MIPoint]]) -> str:
@@ -43,9 +87,9 @@ def _curve_words(names: Sequence[str], curve: Mapping[str, Sequence[MIPoint]]) -
         return "Only one token count was measured, so there is no curve to read."
     a, b = points[0], points[-1]
     return (
-        f"At `{last}`, going from {a.n_tokens} to {b.n_tokens} tokens the plug-in MI moves "
-        f"from {a.plugin_bits:.2f} to {b.plugin_bits:.2f} bits while the shuffled null (the "
-        f"plug-in's bias) falls from {a.null_mean:.2f} to {b.null_mean:.2f} bits; the "
+        f"At `{last}` (first twin), going from {a.n_tokens} to {b.n_tokens} tokens the plug-in "
+        f"MI moves from {a.plugin_bits:.2f} to {b.plugin_bits:.2f} bits while the shuffled null "
+        f"(the plug-in's bias) falls from {a.null_mean:.2f} to {b.null_mean:.2f} bits; the "
         f"bias-corrected MI moves from {a.bits:.2f} to {b.bits:.2f} bits. A plug-in curve that "
         "falls with more tokens while the corrected one stays level is estimator bias "
         "draining away, not information being lost. On shuffled pairs the corrected MI "
@@ -56,14 +100,12 @@ def _curve_words(names: Sequence[str], curve: Mapping[str, Sequence[MIPoint]]) -
 def _spectrum_words(
     names: Sequence[str], spectra: Mapping[str, Mapping[str, Mapping[str, float]]], d_model: int
 ) -> str:
-    if not spectra:
-        return ""
     lines = []
     for model in ("trained", "twin"):
         per_hook = spectra.get(model, {})
-        if not per_hook:
-            continue
-        for name in (names[0], names[len(names) // 2], names[-1]):
+        for name in dict.fromkeys((names[0], names[len(names) // 2], names[-1])):
+            if name not in per_hook:
+                continue
             m = per_hook[name]
             shape = (
                 "a few channels (the top 3 eigenvalues hold most of the variance)"
@@ -79,13 +121,14 @@ def _spectrum_words(
     return "\n".join(lines)
 
 
-def _jacobian_words(jacobians: Mapping[str, Mapping[int, Mapping[str, float]]]) -> str:
-    if not jacobians:
-        return ""
+def _jacobian_words(
+    jacobians: Mapping[str, Mapping[int, Mapping[str, float]]], config: ResidualMIConfig
+) -> str:
     lines = []
     for model, per_offset in jacobians.items():
         parts = [
-            f"k={k}: σ_max {m['sigma_max']:.3g}, effective rank {m['effective_rank']:.1f}"
+            f"k={k}: σ_max {m['sigma_max']:.3g} ± {m['sigma_max_sd']:.2g}, effective rank "
+            f"{m['effective_rank']:.1f}, {m['rank_above_floor']:.1f} σ above the floor"
             for k, m in per_offset.items()
         ]
         lines.append(f"- {model}: " + "; ".join(parts) + ".")
@@ -100,47 +143,68 @@ def summary_markdown(
     n_tokens: int,
     n_sequences: int,
     curve: Mapping[str, Sequence[MIPoint]],
+    hooks: Mapping[str, HookResult],
+    ceiling: Ceiling,
+    verdicts: Mapping[str, Verdict],
     spectra: Mapping[str, Mapping[str, Mapping[str, float]]],
     jacobians: Mapping[str, Mapping[int, Mapping[str, float]]],
+    trained_trained: Mapping[str, MIPoint] | None,
     d_model: int,
+    jacobian_verdicts: Mapping[str, Verdict] | None = None,
 ) -> str:
     """The run's conclusions as Markdown."""
-    finals = [curve[n][-1] for n in names]
-    verdicts = [verdict(p, config.level) for p in finals]
-    n_zero = sum(v.above_zero for v in verdicts)
-    n_bias = sum(v.above_bias for v in verdicts)
-    n_singular = sum(v.singular for v in verdicts)
-    first = next((i for i, v in enumerate(verdicts) if not v.singular), 0)
+    ordered = [hooks[n] for n in names]
+    regular = [h for h in ordered if not h.ridge_set]
+    n_zero = sum(not h.ridge_set and h.trained_twin.low > 0 for h in ordered)
     parts = [
-        "# Residual-stream MI: trained model versus its random-init twin",
-        f"Model: {source}; twin seed {config.twin_seed}. Tokens: {n_tokens} positions from "
-        f"{n_sequences} sequences ({config.positions_per_sequence} per sequence, "
-        f"{config.seq_len} tokens long). Gaussian MI in bits; intervals are delete-a-group "
-        f"jackknife over {config.n_groups} groups of whole sequences; the null pairs each "
-        f"trained token with the twin's stream at another token ({config.n_permutations} "
-        "shuffles).",
-        "## MI per hook point",
-        _mi_table(names, curve, config.level),
-        f"{n_zero} of {len(names)} hook points have an interval above 0 and {n_bias} beat "
-        f"every shuffle (p ≤ {1 - config.level:.2f}). MI goes from {finals[first].bits:.2f} "
-        f"bits at `{names[first]}` (the first hook point with a regular covariance) to "
-        f"{finals[-1].bits:.2f} bits at `{names[-1]}`.",
+        "# Residual-stream Gaussian (linear) MI: trained model versus random-init twins",
+        f"Model: {source}; {config.twin_seeds} twins (seeds {config.twin_seed} to "
+        f"{config.twin_seed + config.twin_seeds - 1}), each with a partner init for the "
+        f"twin-versus-twin baseline. Tokens: {n_tokens} positions from {n_sequences} sequences "
+        f"({config.positions_per_sequence} per sequence, {config.seq_len} tokens long). "
+        "**Gaussian (linear) MI** in bits: the MI of Gaussians with the streams' covariance, a "
+        "measure of linear alignment, not the Shannon MI of the streams. Intervals combine "
+        f"the delete-a-group jackknife over {config.n_groups} groups of whole sequences with "
+        "the spread over twins.",
+        "## Verdicts",
+        "\n".join(f"- {v.claim}: **{v.line()}**" for v in verdicts.values()),
+        "## Gaussian (linear) MI per hook point",
+        f"Shannon ceiling: {ceiling.bits:.1f} bits (upper end {ceiling.high:.1f}; "
+        f"{ceiling.first_token_bits:.1f} bits for the first token plus the trained model's "
+        f"held-out loss summed over the prefix, averaged over the sampled positions, from "
+        f"{ceiling.n_sequences} sequences).",
+        _mi_table(ordered, config),
+        f"{len(regular)} of {len(ordered)} hook points are regular (not ridge-set); {n_zero} of "
+        f"them have an interval above 0.",
+        "Flags:\n\n" + _flag_words(ordered, config, ceiling),
+        "## Noise-floor sweep (first twin)",
+        "Independent noise at a fraction f of each feature's SD, added to both streams (in "
+        "the covariance exactly the ridge λ = f²):",
+        _noise_table(ordered, config),
     ]
-    if n_singular:
-        parts.append(
-            f"{n_singular} hook point(s) have a singular joint covariance: on these tokens one "
-            "stream is a linear function of the other (typical of the embedding, which takes "
-            "only as many values as there are distinct tokens and positions), so the Gaussian "
-            "MI is unbounded and the number shown is set by the ridge."
-        )
-    parts += ["## MI against the number of tokens", _curve_words(names, curve)]
+    if trained_trained:
+        rows = [
+            f"- `{n}`: {_f(p.bits)} bits, "
+            + ("ridge-set" if p.ridge > 0 else _interval(p.low, p.high))
+            for n, p in trained_trained.items()
+        ]
+        parts += [f"## Trained versus trained ({config.second_model})", "\n".join(rows)]
+    parts += ["## Gaussian MI against the number of tokens", _curve_words(names, curve)]
     spectrum = _spectrum_words(names, spectra, d_model)
     if spectrum:
         parts += ["## Covariance spectra", spectrum]
-    jac = _jacobian_words(jacobians)
-    if jac:
+    if jacobians:
+        positions = ", ".join(str(t) for t in config.jacobian_output_positions)
         parts += [
-            f"## Jacobian of the last residual stream w.r.t. the first (t = {config.seq_len - 1})",
-            jac,
+            f"## Jacobian of the last residual stream w.r.t. the first (t = {positions})",
+            f"{config.jacobian_sequences} sequences x "
+            f"{len(config.jacobian_output_positions)} output positions; σ below "
+            f"{config.jacobian_gain_floor:g} σ_max do not count towards the rank. Twins "
+            "`scale_s` have GPT-2's init σ times s.",
+            _jacobian_words(jacobians, config),
         ]
+        if jacobian_verdicts:
+            parts.append(
+                "\n".join(f"- {v.claim}: **{v.line()}**" for v in jacobian_verdicts.values())
+            )
     return "\n\n".join(parts) + "\n"

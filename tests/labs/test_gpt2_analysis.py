@@ -43,7 +43,8 @@ def test_layer_matrices_match_the_log_determinant_formula() -> None:
     g = np.random.default_rng(0)
     root = g.normal(size=(2 * n_hooks * d, 2 * n_hooks * d))
     cov = root @ root.T / root.shape[0] + np.eye(root.shape[0])
-    out = layer_mi_matrices(torch.from_numpy(cov), n, n_hooks, d)
+    out, ridged = layer_mi_matrices(torch.from_numpy(cov), n, n_hooks, d)
+    assert ridged == {"trained": 0, "twin": 0, "cross": 0}
 
     def expected(i: int, j: int) -> float:
         idx = [*range(i * d, i * d + d), *range(j * d, j * d + d)]
@@ -64,6 +65,19 @@ def test_layer_matrices_match_the_log_determinant_formula() -> None:
     np.testing.assert_array_equal(out["twin"], out["twin"].T)
 
 
+def test_singular_layer_cells_are_nan_and_counted() -> None:
+    """Twin hook 0 an exact copy of trained hook 0: that cell's covariance is singular, so
+    its MI is unbounded and the matrix leaves it NaN rather than print a ridge's number."""
+    n_hooks, d, n = 2, 2, 400
+    g = np.random.default_rng(1)
+    z = g.normal(size=(n, 2 * n_hooks * d))
+    z[:, 2 * d : 3 * d] = z[:, 0:d]  # twin hook 0 == trained hook 0
+    cov = torch.from_numpy(np.cov(z, rowvar=False))
+    out, ridged = layer_mi_matrices(cov, n, n_hooks, d)
+    assert np.isnan(out["cross"][0, 0]) and ridged["cross"] == 1
+    assert np.isfinite(out["cross"][1, 1]) and np.isfinite(out["cross"][0, 1])
+
+
 def test_spectrum_measures_on_known_spectra() -> None:
     flat = spectrum_measures(np.ones(50))
     assert flat["participation_ratio"] == pytest.approx(50)
@@ -82,6 +96,13 @@ def test_jacobian_measures() -> None:
     assert m["sigma_max"] == pytest.approx(2.5)
     assert m["participation_ratio"] == pytest.approx((4 + 1) / 2)
     assert m["effective_rank"] == pytest.approx((4 + 1) / 2)
+    assert m["sigma_max_sd"] == pytest.approx(np.std([2.0, 3.0], ddof=1))
+    assert m["rank_above_floor"] == pytest.approx((4 + 4) / 2)  # no floor: every σ counts
+    # A floor of 1e-3 σ_max drops the tiny tail: a map that is rank 1 up to 1e-6 counts as 1.
+    tail = np.array([[1.0, 1e-6, 1e-6, 1e-6]])
+    assert jacobian_measures(tail, 1e-3)["rank_above_floor"] == 1
+    assert jacobian_measures(tail, 1e-3)["effective_rank"] == pytest.approx(1.0)
+    assert jacobian_measures(tail)["effective_rank"] > 1.0
 
 
 def test_extrapolation_recovers_the_intercept() -> None:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from workbench.core.errors import ConfigError
+from workbench.core.inference import VERDICT_WORDS
 from workbench.core.models.gpt2 import (
     collect_residual_stream,
     gpt2_config,
@@ -167,7 +168,11 @@ def test_headless_run_end_to_end(tiny_folder: Path, project) -> None:  # type: i
     assert results["model/n_layer"] == N_LAYER
     for name in NAMES:
         assert f"mi/{name}" in results
-        assert results[f"mi/{name}/low"] <= results[f"mi/{name}/high"]
+        if results[f"mi/{name}/flag/ridge_set"]:  # set by the ridge: no interval at all
+            assert math.isnan(results[f"mi/{name}/low"]) and math.isnan(results[f"mi/{name}/high"])
+        else:
+            assert results[f"mi/{name}/low"] <= results[f"mi/{name}/high"]
+            assert results[f"mi/{name}/twin_twin/low"] <= results[f"mi/{name}/twin_twin/high"]
         assert f"spectrum/trained/{name}/participation_ratio" in results
         assert again.array(f"spectrum/twin/{name}").shape == (D_MODEL,)
         curve = again.array(f"curve/{name}")
@@ -177,17 +182,27 @@ def test_headless_run_end_to_end(tiny_folder: Path, project) -> None:  # type: i
         matrix = again.array(f"layers/mi_{key}")
         assert matrix.shape == (len(NAMES), len(NAMES))
     assert np.all(np.isnan(np.diag(again.array("layers/mi_trained"))))
-    # The cross matrix's diagonal is the per-hook MI, from a different accumulator.
+    # The cross matrix's diagonal is the first twin's MI per hook, from another accumulator.
+    per_twin = again.array("mi/per_twin")
+    assert per_twin.shape == (4, len(NAMES))
+    regular = [i for i, n in enumerate(NAMES) if not results[f"mi/{n}/flag/ridge_set"]]
     np.testing.assert_allclose(
-        np.diag(again.array("layers/mi_cross"))[1:],
-        [results[f"mi/{name}"] for name in NAMES[1:]],
-        rtol=1e-6,
+        np.diag(again.array("layers/mi_cross"))[regular], per_twin[0, regular], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        [results[f"mi/{NAMES[i]}"] for i in regular], per_twin[:, regular].mean(axis=0)
     )
     sv = again.array("jacobian/trained/offset_1")
     assert sv.shape == (1, D_MODEL)
     assert np.all(np.diff(sv[0]) <= 0)
+    assert again.array("jacobian/scale_4/offset_1").shape == (1, D_MODEL)
+    assert again.array("mi/flags").shape == (4, len(NAMES))
     summary = again.text("summary.md")
-    assert "MI per hook point" in summary and "blocks.1.hook_resid_post" in summary
+    assert (
+        "Gaussian (linear) MI per hook point" in summary and "blocks.1.hook_resid_post" in summary
+    )
+    assert "Shannon ceiling" in summary and "## Verdicts" in summary
+    assert results["mi/headline"].startswith("Gaussian (linear) MI")
 
 
 @pytest.mark.parametrize(
@@ -201,6 +216,11 @@ def test_headless_run_end_to_end(tiny_folder: Path, project) -> None:  # type: i
         ({"token_counts": [500, 200]}, "token_counts"),
         ({"jacobian_offsets": [0, 64]}, "jacobian_offsets"),
         ({"n_sequences": 10}, "n_sequences"),
+        ({"noise_flag_fraction": 0.05}, "noise_flag_fraction"),
+        ({"jacobian_positions": [80]}, "jacobian_positions"),
+        ({"jacobian_positions": [2], "jacobian_offsets": [0, 4]}, "jacobian_offsets"),
+        ({"null_parts": 9}, "null_parts"),
+        ({"twin_seeds": 0}, "twin_seeds"),
     ],
 )
 def test_bad_configs_name_the_key(values: dict[str, object], key: str) -> None:
@@ -226,11 +246,37 @@ def test_seq_len_beyond_the_context_is_refused(tiny_folder: Path, project) -> No
 
 @pytest.mark.slow
 def test_default_offline_run_completes(project) -> None:  # type: ignore[no-untyped-def]
-    """The shipped checkpoint with the default config (about a minute on 2 cores)."""
+    """The shipped checkpoint with the default config (about three minutes on 2 cores)."""
     run = run_lab(LAB, LAB.make_config({}), project, device="cpu")
     assert run.status == "completed"
     assert run.results["model/d_model"] == 128
     assert run.results["data/n_tokens"] == 1536 * 8
+
+
+def test_quick_preset_runs_the_shipped_model(project) -> None:  # type: ignore[no-untyped-def]
+    """``--preset quick`` on the shipped checkpoint: every step, every verdict written."""
+    run = run_lab(LAB, LAB.make_config(LAB.preset("quick")), project, device="cpu")
+    assert run.status == "completed"
+    r = run.results
+    assert r["data/n_tokens"] == 256 * 4 and r["model/twin_seeds"] == 2
+    for key in ("above_zero", "above_baseline", "jacobian/scale_1", "jacobian/scale_4"):
+        assert r[f"verdict/{key}/verdict"] in VERDICT_WORDS
+    assert r["ceiling/bits"] > r["ceiling/first_token_bits"] > 0
+
+
+def test_second_checkpoint_gives_trained_versus_trained(
+    tiny_folder: Path, project, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A second checkpoint identical to the first: the trained-versus-trained joint covariance
+    is singular at every hook (the streams are equal), so every row is ridge-set."""
+    values = {**TINY_RUN, "model": str(tiny_folder), "second_model": str(tiny_folder),
+              "twin_seeds": 1, "layer_matrix": False, "jacobian_sequences": 0}  # fmt: skip
+    run = run_lab(LAB, LAB.make_config(values), project, device="cpu")
+    assert run.status == "completed"
+    for name in NAMES:
+        assert run.results[f"trained_trained/{name}/ridge"] > 0
+        assert math.isnan(run.results[f"trained_trained/{name}/low"])
+    assert "Trained versus trained" in run.text("summary.md")
 
 
 def test_bpe_model_folder_on_a_text_file(tmp_path: Path, project) -> None:  # type: ignore[no-untyped-def]
