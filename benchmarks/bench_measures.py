@@ -4,10 +4,14 @@ Usage::
 
     python benchmarks/bench_measures.py [--device auto|cpu|cuda] [--quick] [--threads N]
 
-Prints two tables:
+Prints these tables:
 
-1. The information-ratio matrix of 1,000 partitions of 32 samples (target: >= 1M pairs/s),
-   against a plain Python double loop over pairs on a subset.
+1. The information-ratio matrix of 250 to 8,000 partitions of 32 samples (target: >= 1M
+   pairs/s), best of k, with the process's peak memory, against a plain Python loop over pairs
+   (np.bincount contingency counts) on a subset; then the joint-entropy crossover (matmul vs
+   sort path), the tolerance grouping (sort-and-sweep vs the dense cdist path and a cKDTree),
+   its dense switch, 10k seeds at 8 bits, and two-sample permutation tests on shared splits
+   vs one argsort test per statistic (sections in _discrete_benchmarks.py).
 2. Gaussian MI between two 768-dimensional streams of 100k samples, accumulated batch by batch
    with ``StreamingJointCovariance`` (target: within 2x of the floor), against plain numpy
    (``np.cov`` + ``slogdet`` on everything in memory) and against the compute floor: one bare
@@ -27,12 +31,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
-
-from workbench.measures import (
-    StreamingJointCovariance,
-    information_ratio,
-    information_ratio_matrix,
+from _discrete_benchmarks import (  # the IR, grouping and permutation-test sections
+    bench_grouping,
+    bench_information_ratio,
+    bench_joint_crossover,
+    bench_permutation_tests,
 )
+
+from workbench.measures import StreamingJointCovariance
 
 
 def sync(device: torch.device) -> None:
@@ -50,39 +56,6 @@ def best_time(fn: Callable[[], object], device: torch.device, repeats: int) -> f
         sync(device)
         best = min(best, time.perf_counter() - start)
     return best
-
-
-def bench_information_ratio(device: torch.device, quick: bool) -> None:
-    n_partitions, n_samples = (300 if quick else 1000), 32
-    gen = torch.Generator().manual_seed(0)
-    # Partitions with 1..32 blocks, like discretized layers of networks on 5-bit inputs.
-    blocks = torch.randint(1, n_samples + 1, (n_partitions, 1), generator=gen)
-    codes = (torch.randint(0, 1 << 30, (n_partitions, n_samples), generator=gen) % blocks).to(
-        device
-    )
-    information_ratio_matrix(codes[:8])  # warm-up (CUDA context, kernels)
-    seconds = best_time(lambda: information_ratio_matrix(codes), device, repeats=3)
-    pairs_per_s = n_partitions**2 / seconds
-
-    subset = 40 if quick else 60  # the naive loop is slow: time it on a subset of pairs
-    cpu_codes = codes[:subset].cpu().numpy()
-
-    def naive() -> None:
-        for p in range(subset):
-            for q in range(subset):
-                information_ratio(cpu_codes[p], cpu_codes[q])
-
-    naive_pairs_per_s = subset**2 / best_time(naive, torch.device("cpu"), repeats=1)
-    print(f"\nInformation-ratio matrix: {n_partitions} partitions x {n_samples} samples")
-    print(f"  {'method':<38}{'pairs/s':>14}{'ratio':>10}")
-    print(f"  {'information_ratio_matrix (vectorised)':<38}{pairs_per_s:>14,.0f}{1.0:>10.1f}")
-    ratio = pairs_per_s / naive_pairs_per_s
-    print(f"  {'python double loop (subset)':<38}{naive_pairs_per_s:>14,.0f}{1 / ratio:>10.4f}")
-    verdict = "PASS" if pairs_per_s >= 1e6 else "FAIL"
-    print(
-        f"  target >= 1,000,000 pairs/s: {verdict} ({pairs_per_s / 1e6:.2f}M pairs/s, "
-        f"{ratio:,.0f}x the loop)"
-    )
 
 
 def bench_gaussian_mi(device: torch.device, quick: bool) -> None:
@@ -189,6 +162,9 @@ def main() -> None:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"workbench measures benchmark on {name}; torch {torch.__version__}; load avg {load}")
     bench_information_ratio(device, args.quick)
+    bench_joint_crossover(device, args.quick)
+    bench_grouping(device, args.quick)
+    bench_permutation_tests(device, args.quick)
     bench_gaussian_mi(device, args.quick)
 
 
