@@ -220,3 +220,33 @@ def test_config_rejects_unknown_methods_and_foreign_symmetries() -> None:
 def test_quick_preset_is_small() -> None:
     cfg = LAB.make_config(LAB.preset("quick"))
     assert cfg.seeds * len(cfg.tasks) <= 16 and len(cfg.width_sweep) <= 2
+
+
+@pytest.mark.parametrize("kind", ["missing", "no-checkpoints", "architectures"])
+def test_bad_sources_exit_2_with_one_message_in_the_cli(
+    project: Project, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    from tests.conftest import COUNTING_LAB, PYTHON, cli_env
+
+    monkeypatch.setenv(
+        "WORKBENCH_EXTRA_LABS", f"{COUNTING_LAB},path-dependence=workbench_labs.path_dependence:LAB"
+    )
+    if kind == "missing":
+        ref = "nope"
+    elif kind == "no-checkpoints":
+        ref = fake_source(project, "toy-tasks", checkpoints=False).id
+    else:
+        ref = fake_source(project, "toy-tasks", widths=((8, 8), (6, 6))).id
+    before = len(project.runs())
+    proc = subprocess.run(
+        [PYTHON, "-m", "workbench", "run", "path-dependence", "--project", str(project.path),
+         "--set", f'from_run="{ref}"', "--device", "cpu"],
+        capture_output=True, text=True, env=cli_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "'from_run'" in errors[0]
+    assert len(project.runs()) == before  # no run folder
