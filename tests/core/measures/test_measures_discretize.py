@@ -234,3 +234,17 @@ def test_leader_rule_depends_on_sample_order() -> None:
 def test_unknown_rule_is_named() -> None:
     with pytest.raises(ValueError, match=r"rule must be one of 'chained', 'leader'; got 'nearest'"):
         discretize(np.zeros((3, 1)), 1e-5, rule="nearest")  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("rule", ["chained", "leader"])
+def test_cuda_codes_equal_cpu_codes(monkeypatch: pytest.MonkeyPatch, path: str, rule: str) -> None:
+    for name, value in PATHS[path].items():
+        monkeypatch.setattr(discretization, name, value)
+    rng = np.random.default_rng(8)
+    for units in (1, 3):
+        acts = rng.integers(0, 3, size=(5, 50, units)) + rng.uniform(0, 2e-5, size=(5, 50, units))
+        on_gpu = discretize_batch(torch.from_numpy(acts).cuda(), 1e-5, rule=rule)
+        assert np.array_equal(on_gpu, discretize_batch(acts, 1e-5, rule=rule))

@@ -97,3 +97,15 @@ def test_tied_uniforms_fall_back_to_argsort() -> None:
 def test_bad_input_is_named(a: np.ndarray, b: np.ndarray, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         two_sample_permutation_tests(a, b)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_tests_equal_cpu_tests() -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(4, 9)), rng.normal(size=(4, 12))
+    cpu = two_sample_permutation_tests(a, b, n_permutations=400, seed=2)
+    gpu = two_sample_permutation_tests(
+        torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda(), n_permutations=400, seed=2
+    )
+    assert [t.p_value for t in gpu] == [t.p_value for t in cpu]
