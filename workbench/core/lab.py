@@ -64,7 +64,7 @@ __all__ = [
 
 ConfigT = TypeVar("ConfigT")
 
-ViewKind = Literal["heatmap", "spectrum", "curve", "table", "text"]
+ViewKind = Literal["heatmap", "spectrum", "curve", "table", "text", "scatter"]
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,10 @@ class View:
     Attributes:
         kind: ``heatmap`` (a 2-D array), ``spectrum`` (descending eigenvalues on
             log-log axes), ``curve`` (a 1-D array, or 2-D with one curve per row),
-            ``table`` (the ``[results]`` keys under a prefix) or ``text`` (a
-            Markdown file the step wrote with :meth:`RunContext.write_text`).
+            ``table`` (the ``[results]`` keys under a prefix), ``text`` (a
+            Markdown file the step wrote with :meth:`RunContext.write_text`) or ``scatter``
+            (a ``(point, 3)`` array of x, y and group index, whose ``coord`` labels name x
+            and y and whose ``task`` labels name the groups).
         title: Caption shown above the view.
         source: Array name for heatmap/spectrum/curve (glob patterns such as
             ``"*/ir_seed_seed/layer1"`` are allowed), a results-key prefix for a
