@@ -18,11 +18,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import ConfigError, WorkbenchError
 from workbench.core.lab import Lab, View
 from workbench.core.runs import Run
 
-__all__ = ["format_value", "show_run"]
+__all__ = ["format_value", "show_array", "show_run"]
 
 
 def show_run(console: Console, run: Run, *, plots: bool = True) -> None:
@@ -149,3 +149,96 @@ def _plots(run: Run) -> list[Any]:
                 title = Text(f"{view.title}: {name}", style="bold")
                 out.append(Group(title, renderable_for_view(run, view, name)))
     return out
+
+
+def show_array(
+    console: Console,
+    run: Run,
+    name: str,
+    *,
+    csv: str | None = None,
+    png: str | None = None,
+    force: bool = False,
+) -> None:
+    """Print one array as its lab's view draws it, or write it as CSV or PNG.
+
+    Args:
+        console: Where to print.
+        run: The run.
+        name: The array's name (``workbench show RUN`` lists them).
+        csv: Write CSV to this file (``-``: to standard output) instead of printing.
+        png: Render to this PNG file instead of printing.
+        force: Replace an existing output file.
+
+    Raises:
+        ConfigError: for an unknown array, an output that exists (without ``force``),
+            or a PNG of a curve without matplotlib.
+    """
+    from pathlib import Path
+
+    from workbench.core.atomic import atomic_write_bytes, atomic_write_text
+    from workbench.render.views import array_heatmap, renderable_for_view, view_for
+
+    names = run.array_names()
+    if name not in names:
+        shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+        raise ConfigError("--array", name, f"one of the arrays of run {run.id}: {shown or 'none'}")
+    view = view_for(run, name, _lab_views(run))
+    for target in (csv, png):
+        if target and target != "-" and Path(target).exists() and not force:
+            raise ConfigError("output", target, "a file that does not exist yet (or --force)")
+    if csv:
+        from workbench.render.export import array_csv
+
+        meta = run.array_meta(name)
+        labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else None
+        text = array_csv(run.array(name), meta.get("axes", []), labels)
+        if csv == "-":
+            console.file.write(text)
+        else:
+            atomic_write_text(Path(csv), text)
+            console.print(f"wrote {name} to {csv}", markup=False)
+    if png:
+        if view.kind == "heatmap":
+            from workbench.render.export import heatmap_png
+
+            atomic_write_bytes(Path(png), heatmap_png(array_heatmap(run, name, view)))
+        else:
+            _curve_png(run, name, view, Path(png))
+        console.print(f"wrote {name} to {png}", markup=False)
+    if not csv and not png:
+        console.print(Text(f"{view.title}: {name}", style="bold"))
+        console.print(renderable_for_view(run, view, name))
+
+
+def _curve_png(run: Run, name: str, view: View, path: Any) -> None:
+    """A curve or spectrum drawn with matplotlib (an optional extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError(
+            "--png",
+            str(path),
+            "a heatmap array; curves and spectra need matplotlib (pip install workbench[plots])",
+        ) from None
+    from workbench.render.views import array_plot_spec
+
+    spec = array_plot_spec(run, name, view)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for line in spec.lines:
+        ax.plot(line.x, line.y, label=line.label or None)
+    if spec.log_x:
+        ax.set_xscale("log")
+    if spec.log_y:
+        ax.set_yscale("log")
+    ax.set_title(spec.title)
+    ax.set_xlabel(spec.x_label)
+    ax.set_ylabel(spec.y_label)
+    if any(line.label for line in spec.lines):
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

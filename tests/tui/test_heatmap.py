@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from workbench.render.colors import get_ramp
-from workbench.render.heatmap import LEVEL_CHARS, Heatmap, level_index, normalise
+from workbench.render.heatmap import LEVEL_CHARS, Heatmap, level_index, normalise, short_labels
 from workbench.render.numbers import format_value
 
 CONSOLE = Console(width=120, color_system="truecolor", force_terminal=True, file=io.StringIO())
@@ -77,12 +77,13 @@ def test_no_color_falls_back_to_level_characters_and_a_legend() -> None:
     lines = list(heatmap.lines(80, None, "none"))
     lay = heatmap.layout(80, None, "none")
     assert not lay.show_numbers
-    row = lines[1]
+    n_label_lines = heatmap._label_rows(lay.cell_width)
+    row = lines[n_label_lines]
     for c in lay.cols:
         start = lay.label_width + (c - lay.cols.start) * lay.cell_width
         glyph = row.plain[start : start + lay.cell_width].strip()[:1]
         assert glyph == LEVEL_CHARS[level_index(normalise(values[0, c], 0.0, 1.0))]
-    legend = "\n".join(line.plain for line in lines[2:])
+    legend = "\n".join(line.plain for line in lines[n_label_lines + 1 :])
     # Each character's lower edge is listed: level k starts at k/8 of the range.
     for k, ch in enumerate(LEVEL_CHARS):
         assert f"{ch}≥{format_value(k / 8, 5)}" in legend
@@ -99,7 +100,24 @@ def test_selected_cell_shows_its_exact_value_and_labels() -> None:
         selected=(2, 1),
     )
     last = list(heatmap.lines(80, None, "truecolor"))[-1].plain
-    assert last == f"◆ row c × col x = {values[2, 1]:.6g}"
+    assert last == f"◆ {values[2, 1]:.6g} at row c × col x"
+
+
+def test_hook_names_are_abbreviated_on_the_axes_and_whole_for_the_selected_cell() -> None:
+    # Issue 14: mi_cross rows read `blocks.0.ho…` three times: pre, mid, post lost.
+    hooks = [f"blocks.{i}.hook_resid_{k}" for i in range(2) for k in ("pre", "mid")]
+    hooks.append("blocks.1.hook_resid_post")
+    assert short_labels(hooks) == ["0.pre", "0.mid", "1.pre", "1.mid", "1.post"]
+    assert short_labels(["a.x", "a.x"]) == ["a.x", "a.x"]  # nothing to shorten
+    values = np.arange(25, dtype=float).reshape(5, 5)
+    heatmap = Heatmap(values, row_labels=hooks, col_labels=hooks, selected=(4, 1))
+    lines = [line.plain for line in heatmap.lines(80, None, "truecolor")]
+    body = "\n".join(lines)
+    assert "1.post" in body and "0.mid" in body and "hook_resid" not in "\n".join(lines[:-1])
+    # The value comes first, so even a narrow line keeps it.
+    assert lines[-1] == "◆ 21 at row blocks.1.hook_resid_post × col blocks.0.hook_resid_mid"
+    narrow = list(heatmap.lines(20, None, "truecolor"))[-1].plain
+    assert narrow.startswith("◆ 21 at") and len(narrow) <= 20
 
 
 def test_scale_shows_the_value_range() -> None:
@@ -126,7 +144,7 @@ def test_console_rendering_fits_the_width() -> None:
     console.print(Heatmap(np.eye(30), title="eye", selected=(29, 29)))
     text = console.export_text()
     assert all(len(line) <= 40 for line in text.splitlines())
-    assert "= 1" in text.splitlines()[-1]
+    assert text.splitlines()[-1].startswith("◆ 1 at")
 
 
 def test_bad_input_names_the_problem() -> None:
@@ -134,3 +152,17 @@ def test_bad_input_names_the_problem() -> None:
         Heatmap(np.zeros(3))
     with pytest.raises(ValueError, match="row_labels has 2 labels"):
         Heatmap(np.zeros((3, 3)), row_labels=["a", "b"])
+
+
+def test_every_visible_column_is_labelled_when_labels_are_wider_than_cells() -> None:
+    # Issue 14: at 80 columns only every other column of a 64-seed matrix was labelled.
+    n = 64
+    heatmap = Heatmap(np.eye(n), selected=(0, 0))
+    lay = heatmap.layout(80, 40, "truecolor")
+    assert lay.cell_width == 2 and len(lay.cols) > 20
+    label_lines = list(heatmap._col_label_lines(lay))
+    assert len(label_lines) == 2
+    for c in lay.cols:
+        start = lay.label_width + (c - lay.cols.start) * lay.cell_width
+        found = [line.plain[start : start + len(str(c))] for line in label_lines]
+        assert str(c) in found, (c, found)

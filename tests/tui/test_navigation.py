@@ -131,7 +131,7 @@ def test_heatmap_cursor_shows_the_exact_value(demo_project: Project) -> None:
             assert heatmap.cursor == (1, 2)
             assert heatmap.selected_value == pytest.approx(0.5)
             text = screen_text(app)
-            assert "◆ seed 1 × seed 2 = 0.5" in text
+            assert "◆ 0.5 at seed 1 × seed 2" in text
             assert "↓ seed   → seed" in text
             await pilot.press("end")
             assert heatmap.cursor == (3, 3)

@@ -21,6 +21,7 @@ height encodes the value; the scale then lists what each character means.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ from workbench.render.colors import (
 )
 from workbench.render.numbers import format_value
 
-__all__ = ["LEVEL_CHARS", "Heatmap", "HeatmapLayout", "level_index", "normalise"]
+__all__ = ["LEVEL_CHARS", "Heatmap", "HeatmapLayout", "level_index", "normalise", "short_labels"]
 
 #: Characters for NO_COLOR cells, lowest to highest value.
 LEVEL_CHARS = "▁▂▃▄▅▆▇█"
@@ -134,6 +135,10 @@ class Heatmap:
         self.values = matrix
         self.row_labels = _labels(row_labels, n_rows, "row_labels")
         self.col_labels = _labels(col_labels, n_cols, "col_labels")
+        # Tick labels are abbreviated (blocks.3.hook_resid_mid -> 3.mid); the selected
+        # cell's line gives the full names.
+        self.row_ticks = short_labels(self.row_labels)
+        self.col_ticks = short_labels(self.col_labels)
         self.title = title
         self.x_label = x_label
         self.y_label = y_label
@@ -167,7 +172,7 @@ class Heatmap:
             mode: The colour mode (numbers are preferred under ``none``).
         """
         n_rows, n_cols = self.values.shape
-        label_width = min(MAX_ROW_LABEL, max((len(s) for s in self.row_labels), default=0))
+        label_width = min(MAX_ROW_LABEL, max((len(s) for s in self.row_ticks), default=0))
         label_width = label_width + 1 if label_width else 0
         room = max(MIN_CELL, width - label_width)
         # Numbers need NUMBER_CELL characters per column; fall back to colour or glyph cells.
@@ -180,15 +185,21 @@ class Heatmap:
         visible_cols = max(1, min(n_cols, room // cell_width))
         visible_rows = n_rows
         if height is not None:
-            visible_rows = max(1, min(n_rows, height - self._chrome_lines(width, mode)))
+            chrome = self._chrome_lines(width, mode, cell_width)
+            visible_rows = max(1, min(n_rows, height - chrome))
         sel_r, sel_c = self.selected if self.selected is not None else (0, 0)
         rows = _window(n_rows, visible_rows, sel_r)
         cols = _window(n_cols, visible_cols, sel_c)
         return HeatmapLayout(cell_width, label_width, show_numbers, rows, cols)
 
-    def _chrome_lines(self, width: int, mode: ColorMode) -> int:
+    def _label_rows(self, cell_width: int) -> int:
+        """Lines of column labels: two (staggered) when a label is wider than its cell."""
+        widest = max((len(s) for s in self.col_ticks), default=0)
+        return 1 if widest < cell_width else 2
+
+    def _chrome_lines(self, width: int, mode: ColorMode, cell_width: int = MIN_CELL) -> int:
         """Lines used by everything except the matrix rows."""
-        lines = 1  # column labels
+        lines = self._label_rows(cell_width)  # column labels
         lines += 1 if self.title else 0
         lines += 1 if (self.x_label or self.y_label) else 0
         lines += len(list(self._scale_lines(width, mode)))
@@ -199,7 +210,7 @@ class Heatmap:
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         n_cols = self.values.shape[1]
-        label = min(MAX_ROW_LABEL, max((len(s) for s in self.row_labels), default=0)) + 1
+        label = min(MAX_ROW_LABEL, max((len(s) for s in self.row_ticks), default=0)) + 1
         widest = label + n_cols * NUMBER_CELL
         return Measurement(min(options.max_width, label + MIN_CELL), min(options.max_width, widest))
 
@@ -219,7 +230,7 @@ class Heatmap:
             yield Text(self.title, style="bold", overflow="ellipsis", no_wrap=True)
         if self.x_label or self.y_label:
             yield self._axes_line(lay, width)
-        yield self._col_label_line(lay)
+        yield from self._col_label_lines(lay)
         for r in lay.rows:
             yield self._row_line(r, lay, mode)
         yield from self._scale_lines(width, mode)
@@ -247,20 +258,32 @@ class Heatmap:
             parts.append(f"→ {self.x_label}{window}")
         return Text("   ".join(parts), style="italic", overflow="ellipsis", no_wrap=True)
 
-    def _col_label_line(self, lay: HeatmapLayout) -> Text:
-        """Column tick labels, each starting at its cell; labels that would collide are skipped.
+    def _col_label_lines(self, lay: HeatmapLayout) -> Iterator[Text]:
+        """Column tick labels, each starting at its cell.
 
-        The selected column's label is placed first so it is always visible.
+        When labels are wider than a cell (``10`` over 2-character cells) they are
+        staggered over two lines, so every column is labelled; a label that still
+        collides with a neighbour is left out. The selected column's label is
+        placed first so it is always visible.
         """
+        rows = self._label_rows(lay.cell_width)
+        left = list(range(len(lay.cols)))
+        for _ in range(rows):
+            text, placed = self._col_label_line(lay, left)
+            left = [i for i in left if i not in placed]
+            yield text
+
+    def _col_label_line(self, lay: HeatmapLayout, which: list[int]) -> tuple[Text, set[int]]:
+        """One line of labels for the visible columns ``which``; returns it and those placed."""
         cw = lay.cell_width
         cols = list(lay.cols)
         total = len(cols) * cw
         taken = [False] * (total + 1)
         placed: dict[int, str] = {}
-        order = sorted(range(len(cols)), key=lambda i: (cols[i] != self._sel_col(), i))
+        order = sorted(which, key=lambda i: (cols[i] != self._sel_col(), i))
         for i in order:
             start = i * cw
-            label = self.col_labels[cols[i]][: max(cw, 8)]
+            label = self.col_ticks[cols[i]][: max(cw, 8)]
             end = min(total, start + len(label))
             # Keep one blank column between neighbouring labels so they read as two.
             if any(taken[max(0, start - 1) : end + 1]):
@@ -276,7 +299,7 @@ class Heatmap:
             text.append(placed[i], style=self._label_style(col=cols[i]))
             pos = start + len(placed[i])
         text.append(" " * (total - pos))
-        return text
+        return text, set(placed)
 
     def _sel_col(self) -> int:
         return self.selected[1] if self.selected is not None else -1
@@ -293,7 +316,7 @@ class Heatmap:
     def _row_line(self, r: int, lay: HeatmapLayout, mode: ColorMode) -> Text:
         text = Text(no_wrap=True)
         if lay.label_width:
-            label = _fit(self.row_labels[r], lay.label_width - 1)
+            label = _fit(self.row_ticks[r], lay.label_width - 1)
             text.append(label.rjust(lay.label_width - 1), style=self._label_style(row=r))
             text.append(" ")
         for c in lay.cols:
@@ -364,10 +387,11 @@ class Heatmap:
         shown = "nan" if math.isnan(value) else f"{value:.6g}"
         ylab = f"{self.y_label} " if self.y_label else "row "
         xlab = f"{self.x_label} " if self.x_label else "col "
+        # The value first: a narrow screen cuts the names, never the number.
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("◆ ")
-        text.append(f"{ylab}{self.row_labels[r]} × {xlab}{self.col_labels[c]} = ")
         text.append(shown, style="bold")
+        text.append(f" at {ylab}{self.row_labels[r]} × {xlab}{self.col_labels[c]}")
         text.truncate(width, overflow="ellipsis")
         return text
 
@@ -380,6 +404,24 @@ def _scale_value(value: float) -> str:
         sign = "-" if exponent.startswith("-") else ""
         text = f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
     return text
+
+
+#: ``blocks.{i}.hook_resid_{pre,mid,post}`` and other ``blocks.{i}.<hook>`` names.
+_BLOCK_HOOK = re.compile(r"^blocks\.(\d+)\.(?:hook_)?(?:resid_)?(.+)$")
+
+
+def short_labels(labels: Sequence[str]) -> list[str]:
+    """Tick labels short enough to tell apart: ``blocks.0.hook_resid_pre`` -> ``0.pre``.
+
+    Transformer hook names share a long prefix, so cutting their end makes pre, mid
+    and post look the same. Labels are kept as they are when the short forms would
+    not all be distinct.
+    """
+    out = []
+    for label in labels:
+        match = _BLOCK_HOOK.match(label)
+        out.append(f"{match.group(1)}.{match.group(2)}" if match else label)
+    return out if len(set(out)) == len(set(labels)) else list(labels)
 
 
 def _labels(labels: Sequence[str] | None, n: int, name: str) -> list[str]:

@@ -25,9 +25,11 @@ __all__ = [
     "PlotRenderable",
     "array_heatmap",
     "array_plot_spec",
+    "default_view",
     "fit_spectrum_exponent",
     "matching_arrays",
     "renderable_for_view",
+    "view_for",
 ]
 
 #: Plot height on a Rich console (``workbench show``).
@@ -54,6 +56,24 @@ class PlotRenderable:
         mode = self.mode or detect_color_mode(console)
         width = min(options.max_width, 100)
         yield render_plot(self.spec, width, self.height, mode=mode, palette=self.palette)
+
+
+def default_view(run: Run, name: str) -> View:
+    """A view for an array no lab step describes: a heatmap for 2-D and 3-D, a curve otherwise.
+
+    A 3-D array is shown one 2-D slice at a time (the TUI moves along its first axis).
+    """
+    meta = run.array_meta(name)
+    shape = meta.get("shape")
+    ndim = len(shape) if isinstance(shape, list) else run.array(name).ndim
+    return View("heatmap" if ndim in (2, 3) else "curve", name, name)
+
+
+def view_for(run: Run, name: str, views: list[View]) -> View:
+    """The first of a lab's ``views`` whose source matches ``name``, else the default view."""
+    return next((v for v in views if fnmatch.fnmatch(name, v.source)), None) or default_view(
+        run, name
+    )
 
 
 def matching_arrays(run: Run, view: View) -> list[str]:

@@ -67,6 +67,7 @@ class WorkbenchActions(App[None]):
         self.internal_errors: list[BaseException] = []
         self._labs: dict[str, Lab[Any]] = {}
         self._headlines: dict[str, str | None] = {}
+        self._lab_picker: ChoiceScreen | None = None
 
     # -- errors ----------------------------------------------------------------------------------
 
@@ -166,6 +167,18 @@ class WorkbenchActions(App[None]):
         if not labs:
             self.notify("no labs are installed", severity="warning")
             return
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.open_lab(name)
+
+        where = ""
+        if is_sample_project(self.project):
+            where = f" (it goes to project {self.run_project.name}; the sample stays as it is)"
+        # The names at once; each lab's one-line title as soon as the labs are imported.
+        names = [(name, f"{name} — …") for name in labs]
+        self._lab_picker = ChoiceScreen(f"New run: choose a lab{where}", names)
+        self.push_screen(self._lab_picker, chosen)
         self.run_worker(self._lab_choices, thread=True, group="lab-list", exit_on_error=False)
 
     def _lab_choices(self) -> None:
@@ -180,16 +193,10 @@ class WorkbenchActions(App[None]):
         self.post_message(LabChoices(choices))
 
     def on_lab_choices(self, message: LabChoices) -> None:
-        """Ask which lab to run."""
-
-        def chosen(name: str | None) -> None:
-            if name:
-                self.open_lab(name)
-
-        where = ""
-        if is_sample_project(self.project):
-            where = f" (the run goes to project {self.run_project.name}; the sample stays as it is)"
-        self.push_screen(ChoiceScreen(f"New run: choose a lab{where}", message.choices), chosen)
+        """Show the labs' titles in the picker, if it is still open."""
+        picker = self._lab_picker
+        if picker is not None and picker.is_attached:
+            picker.set_choices(message.choices)
 
     def open_lab(self, name: str, run: Run | None = None) -> None:
         """Import a lab in the background, then open its stepper."""

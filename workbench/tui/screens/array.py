@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Static
 from workbench.core.errors import WorkbenchError
 from workbench.core.lab import View
 from workbench.core.runs import Run
-from workbench.render.views import array_heatmap, array_plot_spec
+from workbench.render.views import array_heatmap, array_plot_spec, default_view
 from workbench.tui.widgets.heatmap import HeatmapView
 from workbench.tui.widgets.plot import PlotView
 
@@ -22,14 +22,6 @@ if TYPE_CHECKING:
     from workbench.tui.app import WorkbenchApp
 
 __all__ = ["ArrayScreen", "default_view"]
-
-
-def default_view(run: Run, name: str) -> View:
-    """A view for an array no lab step describes: a heatmap for 2-D, a curve otherwise."""
-    meta = run.array_meta(name)
-    shape = meta.get("shape")
-    ndim = len(shape) if isinstance(shape, list) else run.array(name).ndim
-    return View("heatmap" if ndim == 2 else "curve", name, name)
 
 
 class ArrayScreen(Screen[None]):

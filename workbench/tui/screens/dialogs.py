@@ -86,6 +86,17 @@ class ChoiceScreen(ModalScreen[str | None]):
             yield OptionList(*(Option(text, id=key) for key, text in self.choices), id="choices")
             yield Static(self.hint or "enter to choose · escape to cancel", classes="dialog-hint")
 
+    def set_choices(self, choices: Sequence[tuple[str, str]]) -> None:
+        """Replace the options' texts (e.g. once slower details are known), keeping the
+        highlighted one."""
+        options = self.query_one("#choices", OptionList)
+        highlighted = options.highlighted
+        self.choices = list(choices)
+        options.clear_options()
+        options.add_options([Option(text, id=key) for key, text in self.choices])
+        if highlighted is not None and highlighted < len(self.choices):
+            options.highlighted = highlighted
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         """Accept the highlighted option."""
         event.stop()

@@ -97,7 +97,7 @@ class LabStepperScreen(Screen[None]):
         Binding(
             "b,ctrl+b",
             "page(-1)",
-            "Back",
+            "Prev",
             key_display="b",
             tooltip="Previous page (ctrl+b in a field)",
         ),

@@ -10,31 +10,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import tomli_w
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from workbench.core.config import FieldSpec, build_config, config_fields, validate_field
+from workbench.core.config import (
+    FieldSpec,
+    build_config,
+    config_fields,
+    toml_value_text,
+    validate_field,
+)
 from workbench.core.errors import ConfigError
 
 __all__ = ["ConfigForm", "toml_text"]
 
 
 def toml_text(value: Any) -> str:
-    """A value written as the TOML a user would type: ``3``, ``1e-3``, ``"tanh"``, ``[16, 16]``.
-
-    Lists and tables stay on one line (tomli_w would break them over several).
-    """
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        # An inline table, the one-line form of a TOML table: {name = "0110"}.
-        items = ", ".join(f"{_toml_key(str(k))} = {toml_text(v)}" for k, v in value.items())
-        return "{" + (f" {items} " if items else "") + "}"
-    line = tomli_w.dumps({"v": value})
-    return line.partition("=")[2].strip()
+    """A value written as the TOML a user would type (see
+    :func:`workbench.core.config.toml_value_text`, which the CLI uses too)."""
+    return toml_value_text(value)
 
 
 def _field_text(value: Any) -> str:

@@ -109,7 +109,10 @@ class ConfigPage(VerticalScroll):
             return
         event.stop()
         name = str(event.value)
-        self.preset = None if name == DEFAULTS else name
+        chosen = None if name == DEFAULTS else name
+        if chosen == self.preset:
+            return  # the picker announcing its first value, or no change
+        self.preset = chosen
         values: dict[str, Any] = {}
         if self.preset is not None:
             with contextlib.suppress(Exception):
