@@ -248,3 +248,28 @@ def test_cuda_codes_equal_cpu_codes(monkeypatch: pytest.MonkeyPatch, path: str, 
         acts = rng.integers(0, 3, size=(5, 50, units)) + rng.uniform(0, 2e-5, size=(5, 50, units))
         on_gpu = discretize_batch(torch.from_numpy(acts).cuda(), 1e-5, rule=rule)
         assert np.array_equal(on_gpu, discretize_batch(acts, 1e-5, rule=rule))
+
+
+@pytest.mark.parametrize("rule", ["chained", "leader"])
+@pytest.mark.parametrize("units", [1, 8])
+def test_relu_layers_match_the_dense_path(
+    monkeypatch: pytest.MonkeyPatch, rule: str, units: int
+) -> None:
+    # Random ReLU layers on every 6-bit input, with weights so small that many inputs fall
+    # within tol (and dead units make exact duplicates): the sweep and the 1-D sort against the
+    # dense path of the previous implementation.
+    gen = torch.Generator().manual_seed(0)
+    inputs = ((torch.arange(64)[:, None] >> torch.arange(6)) & 1).to(torch.float64)
+    weights = 4e-5 * torch.randn(30, 6, units, generator=gen, dtype=torch.float64)
+    bias = 4e-5 * torch.randn(30, 1, units, generator=gen, dtype=torch.float64)
+    acts = torch.relu(inputs @ weights + bias)  # (seed, input, unit)
+    ours = discretize_batch(acts, 1e-5, rule=rule)
+    monkeypatch.setattr(discretization, "_DENSE_CANDIDATE_FRACTION", 0.0)
+    dense = discretize_batch(acts, 1e-5, rule=rule) if units > 1 else None
+    for s in range(30):
+        brute = reference_codes if rule == "chained" else brute_force_leader
+        assert np.array_equal(ours[s], brute(acts[s].numpy(), 1e-5))
+        if dense is not None:
+            assert np.array_equal(ours[s], dense[s])
+    # The case is neither trivial nor injective: on average 2-36 codes of 64 per seed.
+    assert 2 < np.mean(ours.max(axis=1) + 1) < 40
