@@ -341,19 +341,38 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
     )
-    # One row per run at 80 columns: the fixed columns never wrap, and the headline
-    # gives way first (cut with …; `--wide` wraps it, `show RUN` prints it whole).
-    for name in ("id", "lab", "status", "seeds", "created"):
-        table.add_column(name, no_wrap=True)
-    headline_overflow = "fold" if args.wide else "ellipsis"
-    table.add_column("headline", no_wrap=not args.wide, overflow=headline_overflow, ratio=1)
-    for run in project.runs():
+    # One row per run at 80 columns: the fixed columns keep their width and the
+    # headline gives way (cut with …; `--wide` wraps it, `show RUN` prints it whole).
+    # The creation time is in the run id, so narrow terminals leave its column out.
+    runs = project.runs()
+    widest_id = max((len(r.id) for r in runs), default=2)
+    with_created = args.wide or console.width >= 110
+    table.add_column("id", no_wrap=True, min_width=widest_id)
+    table.add_column("lab", no_wrap=True, min_width=_widest_lab(runs))
+    table.add_column("status", no_wrap=True, min_width=9)
+    # Networks of the run over all its ensembles (a lab with two tasks of 64 seeds: 128).
+    table.add_column("nets", no_wrap=True, justify="right")
+    if with_created:
+        table.add_column("created", no_wrap=True)
+    # Columns are 2 cells apart; the headline gets what the others leave.
+    fixed = widest_id + _widest_lab(runs) + 9 + 4 + (11 if with_created else 0)
+    room = max(12, console.width - fixed - 2 * (5 if with_created else 4) - 1)
+    table.add_column(
+        "headline",
+        no_wrap=not args.wide,
+        overflow="fold" if args.wide else "ellipsis",
+        max_width=None if args.wide else room,
+    )
+    for run in runs:
         try:
             info = run.info
             status = run.status
         except RunFolderError as err:
-            table.add_row(run.id, "?", "[red]unreadable[/]", "", "", Text(str(err)))
+            cells = [run.id, "?", "[red]unreadable[/]", ""] + ([""] if with_created else [])
+            table.add_row(*cells, Text(str(err)))
             continue
         if (args.lab and info.get("lab") != args.lab) or (args.status and status != args.status):
             continue
@@ -363,14 +382,16 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         headline = _headline(run)
         if tags:
             headline = f"[{' '.join(tags)}] {headline}"
-        table.add_row(
+        cells = [
             run.id,
             str(info.get("lab", "?")),
             _status_markup(status),
             _seeds_text(info.get("seeds")),
-            _short_time(info.get("created")),
-            Text(headline),
-        )
+        ]
+        if with_created:
+            cells.append(_short_time(info.get("created")))
+        overflow = "fold" if args.wide else "ellipsis"
+        table.add_row(*cells, Text(headline, overflow=overflow, no_wrap=not args.wide))
     console.print(table)
     return EXIT_OK
 
@@ -422,8 +443,8 @@ def _follow(run: Any) -> int:
         while True:
             info = dict(snap.info)
             for key, curves in snap.live.items():
-                values = curves.values[:, -1] if curves.values.size else []
-                finite = [float(v) for v in values if v == v]
+                last: list[float] = curves.values[:, -1].tolist() if curves.values.size else []
+                finite = [v for v in last if v == v]  # NaN != NaN
                 if finite:
                     info[key] = sum(finite) / len(finite)  # mean over seeds, latest step
             if snap.step:
@@ -616,6 +637,14 @@ def _headline(run: Any) -> str:
     return f"{key} = {value:.4g}" if isinstance(value, float) else f"{key} = {value}"
 
 
+def _widest_lab(runs: list[Any]) -> int:
+    widest = 3
+    for run in runs:
+        with contextlib.suppress(WorkbenchError):
+            widest = max(widest, len(str(run.info.get("lab", "?"))))
+    return widest
+
+
 def _short_time(value: Any) -> str:
     """``11-21 05:12`` (UTC) for a TOML datetime; text as it is otherwise."""
     return value.strftime("%m-%d %H:%M") if hasattr(value, "strftime") else str(value or "")
@@ -638,7 +667,11 @@ def _config_table(config_cls: type) -> Any:
     from workbench.core.config import config_fields, toml_value_text
 
     # Defaults as the TOML that --set takes: ["first-bit", "random-lookup"], [16, 16], "relu".
-    table = Table("key", "default", "unit", "allowed", "help", title="Config", title_justify="left")
+    table = Table(title="Config", title_justify="left")
+    table.add_column("key", no_wrap=True)
+    table.add_column("default", overflow="fold")
+    for name in ("unit", "allowed", "help"):
+        table.add_column(name)
     for spec in config_fields(config_cls):
         default = "" if spec.default is None else toml_value_text(spec.default)
         table.add_row(spec.name, default, spec.unit, spec.allowed, spec.help)

@@ -49,6 +49,7 @@ __all__ = [
     "option",
     "parse_override",
     "parse_value",
+    "toml_value_text",
     "validate_field",
 ]
 
@@ -456,3 +457,28 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _to_plain(v) for k, v in value.items() if v is not None}
     return value
+
+
+def toml_value_text(value: Any) -> str:
+    """A value written as the TOML a user types after ``--set key=``.
+
+    ``3``, ``1e-3``, ``"tanh"``, ``["first-bit", "random-lookup"]``, ``[16, 16]``,
+    ``{name = "0110"}``; tuples read as lists, and everything stays on one line.
+    """
+    import tomli_w
+
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        # An inline table, the one-line form of a TOML table: {name = "0110"}.
+        items = ", ".join(f"{_toml_key(str(k))} = {toml_value_text(v)}" for k, v in value.items())
+        return "{" + (f" {items} " if items else "") + "}"
+    line = tomli_w.dumps({"v": value})
+    return line.partition("=")[2].strip()
+
+
+def _toml_key(key: str) -> str:
+    """A bare key when TOML allows one, else a quoted key."""
+    if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key):
+        return key
+    return toml_value_text(key)

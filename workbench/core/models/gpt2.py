@@ -45,6 +45,7 @@ __all__ = [
     "RESID_KINDS",
     "CheckpointLoadError",
     "TokenBatch",
+    "check_hub_model",
     "collect_residual_stream",
     "eager_attention",
     "embed_tokens",
@@ -259,7 +260,10 @@ def load_pretrained(
             says how to point at a local folder instead.
     """
     from transformers import GPT2LMHeadModel
+    from transformers.utils import logging as hf_logging
 
+    # Its "Loading weights" progress bar would print over the CLI's own progress line.
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_dir():
@@ -282,6 +286,52 @@ def load_pretrained(
         model = _load_from_hub(text, allow_download)
     loaded: Any = model
     return loaded.float().to(device).eval()
+
+
+#: Seconds to wait for a TCP connection to the hub before calling it unreachable.
+HUB_CONNECT_TIMEOUT = 3.0
+
+
+def check_hub_model(name: str, *, allow_download: bool = True) -> None:
+    """Fail in seconds, before a run starts, when a hub model name cannot be loaded.
+
+    A folder, a path-like name or ``offline-default`` is left to the loader. A hub
+    name passes when its ``config.json`` is in the Hugging Face cache, or when
+    downloads are allowed, ``HF_HUB_OFFLINE`` is not set and the hub answers a TCP
+    connection within :data:`HUB_CONNECT_TIMEOUT` seconds (rather than the minute of
+    retries a download attempt makes with no network).
+
+    Raises:
+        ConfigError: for key ``model``, saying why and how to point at a folder.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from workbench.core.errors import ConfigError
+
+    if name == "offline-default" or _looks_like_path(name) or Path(name).expanduser().is_dir():
+        return
+    try:
+        from huggingface_hub import constants as hub_constants
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return  # the loader will say that transformers is missing
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str):
+        return
+    hint = _DOWNLOAD_HINT.format(name=name)
+    if not allow_download or hub_constants.is_offline_mode():
+        why = "HF_HUB_OFFLINE is set" if allow_download else "downloads are turned off"
+        raise ConfigError("model", name, f"a cached model or a folder ({why}); {hint}")
+    endpoint = urlparse(hub_constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme != "http" else 80)
+    try:
+        socket.create_connection((host, port), timeout=HUB_CONNECT_TIMEOUT).close()
+    except OSError as err:
+        raise ConfigError(
+            "model", name, f"a cached model or a folder: {host} cannot be reached ({err}); {hint}"
+        ) from None
 
 
 def _looks_like_path(text: str) -> bool:
