@@ -204,3 +204,39 @@ def test_bad_input_raises(x: np.ndarray, y: np.ndarray, match: str) -> None:
 def test_constant_data_raises() -> None:
     with pytest.raises(ValueError, match="zero variance in every feature"):
         gaussian_entropy(np.ones((10, 2)))
+
+
+def test_correlation_condition_number_equals_numpy() -> None:
+    from workbench.core.measures.gaussian import correlation_condition_number
+
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(500, 4)) @ rng.normal(size=(4, 4)) * np.array([1.0, 10.0, 1e3, 0.1])
+    mu = np.linalg.eigvalsh(np.corrcoef(z, rowvar=False))
+    cov = np.cov(z, rowvar=False)
+    assert correlation_condition_number(cov) == pytest.approx(mu[-1] / mu[0], rel=1e-8)
+    # Rescaling a feature leaves it unchanged; a constant feature makes it infinite.
+    assert correlation_condition_number(cov * 7) == pytest.approx(mu[-1] / mu[0], rel=1e-8)
+    cov[0, :] = cov[:, 0] = 0.0
+    assert correlation_condition_number(cov) == float("inf")
+
+
+def test_noise_floor_mi_is_the_mi_of_data_with_noise_added() -> None:
+    """Noise at f of each feature's SD, added to real samples, gives the MI of the ridge
+    λ = f² up to the O(1/√n) sample cross-covariance of data and noise."""
+    from workbench.core.measures.gaussian import noise_floor_mutual_information
+
+    rng = np.random.default_rng(12)
+    n, f = 200_000, 0.3
+    x = rng.normal(size=(n, 2))
+    y = 0.8 * x + 0.6 * rng.normal(size=(n, 2))
+    cov = np.cov(np.hstack([x, y]), rowvar=False)
+    (swept,) = noise_floor_mutual_information(cov, 2, n, [f])
+    noisy_x = x + f * x.std(axis=0) * rng.normal(size=x.shape)
+    noisy_y = y + f * y.std(axis=0) * rng.normal(size=y.shape)
+    assert swept.ridge == pytest.approx(f * f)
+    assert swept.bits == pytest.approx(gaussian_mutual_information(noisy_x, noisy_y), abs=0.01)
+    # Closed form: corr 0.8 becomes 0.8 / (1 + f²) per dimension.
+    rho = 0.8 / (1 + f * f)
+    assert swept.bits == pytest.approx(-np.log2(1 - rho**2), abs=0.01)
+    with pytest.raises(ValueError, match="noise fractions"):
+        noise_floor_mutual_information(cov, 2, n, [0.0])

@@ -265,3 +265,101 @@ def test_from_covariance_matches_streamed_details() -> None:
     acc.update(x, y)
     est = gaussian_mutual_information_from_covariance(acc.covariance(), 4, acc.n)
     assert est.bits == pytest.approx(acc.gaussian_mutual_information(), rel=1e-12)
+
+
+def test_parts_null_equals_recomputed_derangement_shuffles() -> None:
+    """White-box: replay the generator (a row order ρ, then a derangement per shuffle) and
+    recompute the MI of each shuffled stream from scratch."""
+    from workbench.core.measures.streaming import derangements
+
+    x, y = paired_data(n=300)
+    k, seed, parts = 5, 3, 4
+    acc = StreamingJointCovariance(
+        4, 3, n_permutations=k, seed=seed, null="parts", null_parts=parts
+    )
+    for xs, ys in zip(np.split(x, [100, 200]), np.split(y, [100, 200]), strict=True):
+        acc.update(xs, ys)
+    gen = torch.Generator().manual_seed(seed)
+    table = derangements(parts).numpy()
+    shuffled = [y.copy() for _ in range(k)]
+    for rows in np.split(np.arange(300), [100, 200]):
+        r = rows.size // parts
+        order = torch.randperm(rows.size, generator=gen)[: parts * r].numpy()
+        which = torch.randint(0, table.shape[0], (k,), generator=gen).numpy()
+        for j in range(k):
+            block = y[rows].copy()
+            for p, q in enumerate(table[which[j]]):
+                block[order[p * r : (p + 1) * r]] = y[rows][order[q * r : (q + 1) * r]]
+            shuffled[j][rows] = block
+    expected = [gaussian_mutual_information(x, s) for s in shuffled]
+    assert np.allclose(acc.permutation_test().null, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_derangements_have_no_fixed_points_and_the_known_counts() -> None:
+    from workbench.core.measures.streaming import derangements
+
+    for parts, count in ((2, 1), (3, 2), (4, 9), (5, 44)):
+        table = derangements(parts).numpy()
+        assert table.shape == (count, parts)
+        assert np.all(table != np.arange(parts))
+        assert np.all(np.sort(table, axis=1) == np.arange(parts))
+    with pytest.raises(ValueError, match="null_parts"):
+        derangements(1)
+
+
+def test_parts_null_sits_on_the_plugin_bias_and_rejects_at_the_nominal_rate() -> None:
+    """Planted null (independent Gaussian streams), 200 accumulators: each shuffle's plug-in
+    has the plug-in's null distribution, so the mean over shuffles is the bias
+    ½[b(d) + b(d) - b(2d)] / ln 2 bits (Wishart digamma formula), and p <= 0.05 happens at
+    about the nominal rate. The shuffles of one accumulator share part blocks, so they are
+    correlated: the mean is checked over many accumulators, not within one."""
+    from workbench.measures import log_det_bias
+
+    gen = torch.Generator().manual_seed(7)
+    d, n_batch, batches, reps = 2, 200, 4, 200
+    means, p_values = [], []
+    for rep in range(reps):
+        acc = StreamingJointCovariance(d, d, n_permutations=19, seed=rep, null="parts")
+        for _ in range(batches):
+            acc.update(
+                torch.randn(n_batch, d, generator=gen, dtype=torch.float64),
+                torch.randn(n_batch, d, generator=gen, dtype=torch.float64),
+            )
+        test = acc.permutation_test(bias_correction=False)
+        means.append(test.null_mean)
+        p_values.append(test.p_value)
+    n = n_batch * batches
+    bias = 0.5 * (2 * log_det_bias(d, n) - log_det_bias(2 * d, n)) / math.log(2)
+    assert np.mean(means) == pytest.approx(bias, rel=0.05)
+    rate = np.mean(np.asarray(p_values) <= 0.05)
+    # Binomial(200, 0.05): sd 1.5%; allow 3 sd above nominal.
+    assert rate <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / reps)
+
+
+def test_parts_null_detects_a_planted_dependence() -> None:
+    gen = torch.Generator().manual_seed(8)
+    acc = StreamingJointCovariance(2, 2, n_permutations=19, seed=0, null="parts")
+    for _ in range(4):
+        x = torch.randn(200, 2, generator=gen, dtype=torch.float64)
+        acc.update(x, 0.3 * x + torch.randn(200, 2, generator=gen, dtype=torch.float64))
+    assert acc.permutation_test().p_value == pytest.approx(1 / 20)
+
+
+def test_jackknife_values_are_what_the_interval_summarises() -> None:
+    from workbench.core.measures.resampling import jackknife_summary
+
+    x, y = paired_data(n=400)
+    acc = StreamingJointCovariance(4, 3, n_groups=5)
+    acc.update(x, y)
+
+    def stat(cov: torch.Tensor, n: int) -> float:
+        return gaussian_mutual_information_from_covariance(cov, 4, n).bits
+
+    estimate, leave = acc.jackknife_values(stat)
+    interval = acc.gaussian_mutual_information_interval(0.9)
+    again = jackknife_summary(estimate, leave, 0.9)
+    assert (again.low, again.high) == pytest.approx((interval.low, interval.high))
+    # Each leave-one-out value is the MI of the rows outside group g (round robin i mod 5).
+    rest = np.arange(400) % 5 != 2
+    assert leave[2] == pytest.approx(gaussian_mutual_information(x[rest], y[rest]), rel=1e-9)
+    assert acc.nbytes() == 5 * (7 * 7 + 7) * 8
