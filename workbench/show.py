@@ -142,7 +142,7 @@ def _plots(run: Run) -> list[Any]:
     out = []
     names = run.array_names()
     for view in _lab_views(run):
-        if view.kind not in ("heatmap", "spectrum", "curve"):
+        if view.kind not in ("heatmap", "spectrum", "curve", "scatter"):
             continue
         for name in fnmatch.filter(names, view.source):
             with contextlib.suppress(Exception):

@@ -27,15 +27,15 @@ from workbench.core.ensemble import per_seed_loss
 from workbench.core.hessian import dense_hessians, log_unit_ball_volume, mlp_loss_fn
 from workbench.core.llc_calibration import (
     normal_crossing_expected_llc,
-    normal_crossing_family,
+    normal_crossing_model,
     quadratic_model,
     reduced_rank_model,
+    stack_models,
 )
 from workbench.core.mlp_hessian import mlp_hessians
 from workbench.core.models.mlp import EnsembleMLP, backward, forward_with_cache
 from workbench.core.sgld import (
     LossGrad,
-    SGLDResult,
     SGLDSetting,
     expected_llc_quadratic,
     sgld_llc,
@@ -154,68 +154,68 @@ def _hessian_checks(nets: TaskNets | None, x: torch.Tensor, loss: str) -> list[C
 def _llc_checks(cfg: BasinConfig, device: torch.device) -> list[Check]:
     s = CALIBRATION_SETTING
     tol = cfg.calibration_tolerance
-    draws, burn = cfg.calibration_draws, cfg.calibration_draws // 5
-
-    def run(loss_grad: LossGrad, w_star: torch.Tensor) -> SGLDResult:
-        return sgld_llc(
-            loss_grad,
-            w_star.to(device),
-            [s],
-            chains=CALIBRATION_CHAINS,
-            draws=draws,
-            burn_in=burn,
-            seed=cfg.sgld_seed,
-            trace_every=50,
-        )
-
-    out: list[Check] = []
     d = 6
-    reg = run(quadratic_model([1.0] * d), torch.zeros(1, d, dtype=torch.float64))
+    rrr, rrr_star, rrr_lambda = reduced_rank_model(3, 3, 3, 1)
+    models: list[tuple[LossGrad, int]] = [
+        (quadratic_model([1.0] * d), d),
+        (normal_crossing_model(1, 2), 2),
+        (normal_crossing_model(1, 1), 2),
+        (rrr, rrr_star.shape[1]),
+    ]
+    loss_grad, p = stack_models(models)
+    w_star = torch.zeros(len(models), p, dtype=torch.float64)
+    w_star[3, : rrr_star.shape[1]] = rrr_star[0]
+    # One batched run: 4 models × 128 chains.
+    res = sgld_llc(
+        loss_grad,
+        w_star.to(device),
+        [s],
+        chains=CALIBRATION_CHAINS,
+        draws=cfg.calibration_draws,
+        burn_in=cfg.calibration_draws // 5,
+        seed=cfg.sgld_seed,
+        trace_every=50,
+    )
+    est = [float(v) for v in res.llc[0]]
+    out: list[Check] = []
     finite = expected_llc_quadratic([1.0] * d, s.nbeta, s.localization)
-    est = float(reg.llc[0, 0])
     out.append(
         Check(
             "llc/regular_d6",
-            est,
+            est[0],
             d / 2,
             finite,
-            _rel(est, finite),
-            _rel(est, finite) <= tol,
+            _rel(est[0], finite),
+            _rel(est[0], finite) <= tol,
             f"λ = d/2 = 3; finite truth ½Σnβh/(nβh+γ) = {finite:.4f}; "
-            f"asymptotic miss {_rel(est, d / 2):.1%}",
+            f"asymptotic miss {_rel(est[0], d / 2):.1%}",
         )
     )
-    powers = [(1, 2), (1, 1)]
-    nc = run(normal_crossing_family(powers), torch.zeros(2, 2, dtype=torch.float64))
-    for i, (k1, k2) in enumerate(powers):
+    for i, (k1, k2) in ((1, (1, 2)), (2, (1, 1))):
         truth = min(1 / (2 * k1), 1 / (2 * k2))
         finite = normal_crossing_expected_llc(k2, s.nbeta, s.localization)
-        est = float(nc.llc[0, i])
+        extra = " (multiplicity 2: log correction)" if k1 == k2 else ""
         out.append(
             Check(
                 f"llc/normal_crossing_{k1}_{k2}",
-                est,
+                est[i],
                 truth,
                 finite,
-                _rel(est, finite),
-                _rel(est, finite) <= tol,
+                _rel(est[i], finite),
+                _rel(est[i], finite) <= tol,
                 f"λ = {truth:g}; finite-nβ truth (quadrature) {finite:.4f}; asymptotic "
-                f"miss {_rel(est, truth):.1%}"
-                + (" (multiplicity 2: log correction)" if k1 == k2 else ""),
+                f"miss {_rel(est[i], truth):.1%}{extra}",
             )
         )
-    lg, w_star, lam = reduced_rank_model(3, 3, 3, 1)
-    rrr = run(lg, w_star)
-    est = float(rrr.llc[0, 0])
     out.append(
         Check(
             "llc/deep_linear_3_3_3_rank1",
-            est,
-            lam,
-            lam,
-            _rel(est, lam),
-            _rel(est, lam) <= tol,
-            f"Aoyagi & Watanabe (2005): λ = {lam:g} (d/2 = 9); no finite truth known",
+            est[3],
+            rrr_lambda,
+            rrr_lambda,
+            _rel(est[3], rrr_lambda),
+            _rel(est[3], rrr_lambda) <= tol,
+            f"Aoyagi & Watanabe (2005): λ = {rrr_lambda:g} (d/2 = 9); no finite truth known",
         )
     )
     return out

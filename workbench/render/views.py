@@ -20,6 +20,7 @@ from workbench.measures import power_law_exponent
 from workbench.render.colors import ColorMode, detect_color_mode
 from workbench.render.heatmap import Heatmap
 from workbench.render.plots import PlotPalette, PlotSpec, curve_spec, render_plot, spectrum_spec
+from workbench.render.scatter import scatter_spec_from_array, spectrum_band_spec
 
 __all__ = [
     "PlotRenderable",
@@ -147,12 +148,18 @@ def array_plot_spec(run: Run, name: str, view: View) -> PlotSpec:
     """A spectrum (log-log with the fitted power law) or a curve of an array."""
     arr = np.asarray(run.array(name), dtype=np.float64)
     title = view.title or name
-    if view.kind == "spectrum":
-        lam = arr.ravel() if arr.ndim != 2 else arr[0]
-        return spectrum_spec(lam, fit=fit_spectrum_exponent(lam), title=title)
     meta = run.array_meta(name)
     axes = list(meta.get("axes", []))
     labels = meta.get("labels", {}) if isinstance(meta.get("labels"), dict) else {}
+    if view.kind == "scatter":
+        return scatter_spec_from_array(
+            arr, labels, title=title, x_label=view.x_label, y_label=view.y_label
+        )
+    if view.kind == "spectrum":
+        if arr.ndim == 2 and arr.shape[0] == 3 and axes[:1] == ["quantile"]:
+            return spectrum_band_spec(arr, title=title, quantiles=labels.get("quantile", ()))
+        lam = arr.ravel() if arr.ndim != 2 else arr[0]
+        return spectrum_spec(lam, fit=fit_spectrum_exponent(lam), title=title)
     row_labels = labels.get(axes[0]) if arr.ndim == 2 and axes else None
     return curve_spec(
         arr if arr.ndim <= 2 else arr.reshape(-1, arr.shape[-1]),
@@ -167,7 +174,7 @@ def renderable_for_view(run: Run, view: View, name: str) -> Any:
     """A Rich renderable of one array of ``run`` as ``view`` asks (for ``workbench show``)."""
     if view.kind == "heatmap":
         return array_heatmap(run, name, view)
-    if view.kind in ("spectrum", "curve"):
+    if view.kind in ("spectrum", "curve", "scatter"):
         return PlotRenderable(array_plot_spec(run, name, view))
     return Text(f"{view.kind} views are not drawn here: {name}")
 

@@ -206,7 +206,7 @@ class RunDetailScreen(Screen[None]):
             lab = self.wb.cached_lab(self.run.lab)
         except Exception:  # the lab is not installed here: default views will do
             return []
-        kinds = ("heatmap", "spectrum", "curve")
+        kinds = ("heatmap", "spectrum", "curve", "scatter")
         return [v for step in lab.steps for v in step.views if v.kind in kinds]
 
     @work(thread=True, exit_on_error=False, group="detail-metrics")
