@@ -173,7 +173,8 @@ def sweep_edges(s: Sweep, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
         swept = ~s.duplicate[target]
         source, target = source[swept], target[swept]
         # 3. The exact rule decides: mean absolute difference per unit.
-        distance = (s.rows[source] - s.rows[target]).abs().sum(dim=-1) / s.n_units
+        difference = s.rows.index_select(0, source).sub_(s.rows.index_select(0, target))
+        distance = difference.abs_().sum(dim=-1) / s.n_units  # (candidates,)
         near = distance <= tol
         src_parts.append(s.node[source[near]])
         dst_parts.append(s.node[target[near]])
