@@ -19,7 +19,7 @@ from workbench.core.lab import Lab, Step, View
 from . import report, steps
 from .config import ChannelsConfig
 
-__all__ = ["LAB", "ChannelsConfig"]
+__all__ = ["LAB", "QUICK", "ChannelsConfig"]
 
 QUICK = {
     "n_bits": 6,

@@ -106,26 +106,34 @@ class ChannelsConfig:
     )
     task_seed: int = option(0, help="seed of the random-lookup table", ge=0)
     train_steps: int = option(
-        1000, help="full-batch Adam steps for the trained nets (scale 1 cells)", unit="steps", ge=1
+        400, help="full-batch Adam steps for the trained nets (scale 1 cells)", unit="steps", ge=1
     )
     lr: float = option(
         1e-2, help="learning rate of the trained nets and the dropout codes", gt=0, le=1
     )
+    power_law_r2: float = option(
+        0.9,
+        help="the entropy bound is judged on layers whose log-log spectrum fit has r² of at "
+        "least this (the theorem assumes a power law)",
+        ge=0,
+        le=1,
+    )
     # --- Gaussian inputs (linear: exact; nonlinear: KSG and MINE) -------------------------------
     gaussian_dim: int = option(4, help="dimension of the Gaussian input N(0, I)", ge=1, le=32)
     gaussian_widths: tuple[int, ...] = option(
-        (2, 4, 16), help="widths of the Gaussian sweep", ge=1, le=128, min_len=1, max_len=8
+        (2, 8), help="widths of the Gaussian sweep", ge=1, le=128, min_len=1, max_len=8
     )
     gaussian_seeds: int = option(2, help="networks per Gaussian cell", ge=1, le=64)
     gaussian_samples: int = option(2000, help="samples of X per Gaussian net", ge=200, le=100_000)
     noise: float = option(
-        0.1,
+        1.0,
         help="the layer is read through Gaussian noise of this × its standard deviation, "
-        "so its MI with a continuous X is finite",
+        "so its MI with a continuous X is finite (at 1 the input itself keeps d/2 bits, where "
+        "KSG and MINE are accurate)",
         gt=0,
         le=10,
     )
-    mine_steps: int = option(300, help="MINE steps per estimator", unit="steps", ge=1)
+    mine_steps: int = option(200, help="MINE steps per estimator", unit="steps", ge=1)
     mine_estimators: int = option(4, help="MINE estimators per problem", ge=2, le=64)
     # --- the dropout channel --------------------------------------------------------------------
     dropout_rates: tuple[float, ...] = option(
@@ -136,15 +144,15 @@ class ChannelsConfig:
         min_len=1,
         max_len=16,
     )
-    code_units: int = option(4, help="units m of the code layer", ge=1, le=10)
+    code_units: int = option(3, help="units m of the code layer", ge=1, le=10)
     code_levels: int = option(
-        2,
+        4,
         help="levels per code unit (even, so 0 is never a level and dropout is an erasure)",
         ge=2,
         le=16,
     )
-    dropout_seeds: int = option(16, help="networks per dropout rate", ge=4, le=4096)
-    dropout_steps: int = option(1500, help="Adam steps of the dropout codes", ge=1)
+    dropout_seeds: int = option(12, help="networks per dropout rate", ge=4, le=4096)
+    dropout_steps: int = option(1000, help="Adam steps of the dropout codes", ge=1)
     dropout_hidden: int = option(32, help="hidden width of the encoder and decoder", ge=1, le=512)
     capacity_tolerance: float = option(
         0.05,

@@ -95,17 +95,30 @@ def _capacity(ctx: RunContext, cfg: ChannelsConfig) -> Verdict:
 def _spectra_verdicts(ctx: RunContext, cfg: ChannelsConfig, cells: list[Cell]) -> list[Verdict]:
     with_spectra = [c for c in cells if c.spectra]
     out: list[Verdict] = []
-    measured, stated, scale = [], [], []
+    measured, stated, scale, r2 = [], [], [], []
     for c in with_spectra:
         for when in ("init", "trained"):
             for i, s in enumerate(c.spectra[when]):
                 measured.append(c.entropy[when][:, i])
                 stated.append(s.bound_stated)
                 scale.append(s.bound_scale)
+                r2.append(s.r_squared)
     if measured:
         m, b1, b2 = np.concatenate(measured), np.concatenate(stated), np.concatenate(scale)
-        out.append(vd.bound_verdict(m, b1, "as stated, α of the eigenvalues"))
-        out.append(vd.bound_verdict(m, b2, "scales, α/2, Gaussian term"))
+        # The theorem assumes a power-law spectrum: judge it on layers whose fit says so.
+        law = np.concatenate(r2) >= cfg.power_law_r2
+        m = np.where(law, m, np.nan)
+        which = f"layers with power-law fit r² >= {cfg.power_law_r2:g}"
+        out.append(vd.bound_verdict(m, b1, f"as stated, α of the eigenvalues; {which}"))
+        out.append(vd.bound_verdict(m, b2, f"scales α/2 + Gaussian term; {which}"))
+        everywhere = vd.bound_verdict(np.concatenate(measured), b2, "every layer")
+        ctx.set_results(
+            {
+                "spectra/power_law_layers": int(np.count_nonzero(law)),
+                "spectra/layers": int(law.size),
+                "spectra/bound_scale_all_layers": everywhere.line(),
+            }
+        )
     alpha = {
         w: {
             a: np.concatenate(

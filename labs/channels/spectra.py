@@ -40,12 +40,13 @@ def entropy_bound(m: int, n_bits: float, alpha: float) -> float:
     return m * n_bits - alpha * m * math.log2(m / math.e)
 
 
-def safe_exponent(eigs: FloatArray) -> float:
-    """Fitted α_λ of a descending spectrum, NaN when fewer than 3 eigenvalues are positive."""
+def safe_exponent(eigs: FloatArray) -> tuple[float, float]:
+    """Fitted ``(α_λ, r²)`` of a descending spectrum; NaNs when < 3 eigenvalues are positive."""
     try:
-        return power_law_exponent(eigs).exponent
+        fit = power_law_exponent(eigs)
     except ValueError:
-        return math.nan
+        return math.nan, math.nan
+    return fit.exponent, fit.r_squared
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class LayerSpectra:
         covariance: ``(seed, width)`` covariance eigenvalues, descending.
         jacobian: ``(seed, width)`` eigenvalues of E_x[J Jᵀ], descending.
         alpha: Fitted α_λ of the covariance spectrum.
+        r_squared: r² of that log-log fit (how much the spectrum is a power law at all).
         alpha_jacobian: Fitted α of the Jacobian spectrum.
         pr_covariance: Participation ratio of the covariance spectrum.
         pr_jacobian: Participation ratio of the Jacobian spectrum.
@@ -67,6 +69,7 @@ class LayerSpectra:
     covariance: FloatArray
     jacobian: FloatArray
     alpha: FloatArray
+    r_squared: FloatArray
     alpha_jacobian: FloatArray
     pr_covariance: FloatArray
     pr_jacobian: FloatArray
@@ -88,8 +91,9 @@ def layer_spectra(acts: torch.Tensor, gram: torch.Tensor, resolution: float) -> 
     jac = np.stack(
         [np.sort(np.clip(np.linalg.eigvalsh(g), 0, None))[::-1] for g in gram.cpu().numpy()]
     )
-    alpha = np.array([safe_exponent(c) for c in cov])
-    alpha_j = np.array([safe_exponent(j) for j in jac])
+    fits = np.array([safe_exponent(c) for c in cov])  # (seed, 2)
+    alpha, r2 = fits[:, 0], fits[:, 1]
+    alpha_j = np.array([safe_exponent(j)[0] for j in jac])
     pr_c = np.array([participation_ratio(c) if c[0] > 0 else math.nan for c in cov])
     pr_j = np.array([participation_ratio(j) if j[0] > 0 else math.nan for j in jac])
     pooled = np.sqrt(cov.sum(axis=1) / m)  # (seed,) pooled standard deviation
@@ -99,4 +103,4 @@ def layer_spectra(acts: torch.Tensor, gram: torch.Tensor, resolution: float) -> 
     log_term = m * math.log2(m / math.e)
     stated = m * precision - alpha * log_term
     scale = m * precision - alpha / 2 * log_term + m / 2 * math.log2(2 * math.pi * math.e)
-    return LayerSpectra(cov, jac, alpha, alpha_j, pr_c, pr_j, precision, stated, scale)
+    return LayerSpectra(cov, jac, alpha, r2, alpha_j, pr_c, pr_j, precision, stated, scale)
