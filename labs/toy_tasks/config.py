@@ -57,7 +57,7 @@ class ToyTasksConfig:
         le=64,
     )
     seeds: int = option(
-        16, help="networks per ensemble (per task, per table)", unit="networks", ge=2, le=100_000
+        24, help="networks per ensemble (per task, per table)", unit="networks", ge=2, le=100_000
     )
     seed: int = option(
         0,
@@ -127,7 +127,7 @@ class ToyTasksConfig:
         choices=RULES,
     )
     tol_sweep: tuple[float, ...] = option(
-        (1e-3, 3e-3, 1e-2, 3e-2, 1e-1),
+        (1e-3, 1e-2, 3e-2, 1e-1),
         help="robustness: tolerances (in tol_mode) to rerun the test with, under both rules",
         ge=0,
         min_len=1,

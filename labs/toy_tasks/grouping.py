@@ -273,10 +273,9 @@ def min_code_distance(acts: torch.Tensor, codes: IntArray) -> FloatArray:
     c = torch.as_tensor(codes, device=acts.device)
     chunk = max(1, _MAX_BLOCK // (n * n))
     for s0 in range(0, b, chunk):
-        a = acts[s0 : s0 + chunk].to(torch.float64)
-        dist = torch.cdist(a, a, p=1.0) / d  # (chunk, n, n)
+        a = acts[s0 : s0 + chunk]
+        dist = torch.cdist(a, a, p=1.0)  # (chunk, n, n), float32 like the activations
         cc = c[s0 : s0 + chunk]
-        same = cc[:, :, None] == cc[:, None, :]
-        dist = torch.where(same, torch.full_like(dist, math.inf), dist)
-        out[s0 : s0 + a.shape[0]] = dist.amin(dim=(1, 2)).cpu().numpy()
+        dist.masked_fill_(cc[:, :, None] == cc[:, None, :], math.inf)
+        out[s0 : s0 + a.shape[0]] = (dist.amin(dim=(1, 2)) / d).cpu().numpy()
     return out

@@ -114,9 +114,10 @@ def summary_markdown(d: ReportData) -> str:
         f"Family: {d.family.description}; {d.family.size} tests, Holm-corrected at family-wise "
         f"α = {cfg.alpha:g}. Net-level tests: two-sided permutation tests of the difference in "
         f"mean entropy ({cfg.n_permutations} shuffles, drawn once and reused for every layer and "
-        "setting). Over tables: Crawford & Howell's single-case t-test of the first task's mean "
-        "against the tables' means (tables are the replicates); the cluster-permutation p of the "
-        "same hypothesis is shown as a cross-check (its floor is 1/(K+1)), not as a separate test. "
+        "setting). Over tables: a Welch-type test of the first task's mean against the mean of the "
+        "tables' means (tables are the replicates, the first task a fixed function); Crawford & "
+        "Howell's single-case p ('unlike one more random table?') is a cross-check, not a "
+        "separate test. "
         f"Layers flagged 'tolerance below the nets' precision' (tol_eff < max(output residual, "
         f"{RESOLUTION_ULPS:g} float32 ulps of the layer's largest activation) in at least "
         f"{FLAG_FRACTION:.0%} of the nets) are left out of the claim at that setting.",
@@ -205,7 +206,7 @@ def _effects_section(d: ReportData, t: SettingTests, keys: list[str], title: str
         lines += [f"Left out (fewer than min_trained trained nets): {', '.join(t.excluded)}.", ""]
     head = "| layer | " + " | ".join(f"{c} Δ (p, Holm)" for c in t.clusters)
     if t.over_tables:
-        head += f" | over {len(t.clusters)} tables Δ, d (p, Holm) | cluster-perm p"
+        head += f" | over {len(t.clusters)} tables Δ, t (p, Holm) | single-case p"
     lines += [head + " |", "|---|" + "---|" * (len(t.clusters) + 2 * t.over_tables)]
     for i, key in enumerate(keys):
         cells = []
@@ -215,9 +216,9 @@ def _effects_section(d: ReportData, t: SettingTests, keys: list[str], title: str
         if t.over_tables:
             h = adj.get(f"{prefix}over-tables/{key}", float("nan"))
             cells.append(
-                f"{t.over_effect[0, i]:+.3f}, {t.over_d[0, i]:+.2f} ({_p(t.over_p[0, i])}, {_p(h)})"
+                f"{t.over_effect[0, i]:+.3f}, {t.over_t[0, i]:+.2f} ({_p(t.over_p[0, i])}, {_p(h)})"
             )
-            cells.append(_p(t.cluster_p[0, i]))
+            cells.append(_p(t.single_p[0, i]))
         flag = " (flagged: left out)" if d.flags[i] else ""
         lines.append(f"| {key}{flag} | " + " | ".join(cells) + " |")
     return lines
@@ -268,28 +269,29 @@ def _power_section(d: ReportData, keys: list[str]) -> list[str]:
     if not d.power:
         return []
     alpha = d.family.alpha / max(1, d.family.size)
+    n, k = d.cfg.seeds, d.cfg.lookup_tables
     lines = [
         "",
-        f"## Power (80%, at the Holm floor α/m = {alpha:.2g})",
+        f"## Power (80%, at the Holm floor α/m = {alpha:.2g}, for the effects observed)",
         "",
-        "| layer | over tables: d | power now | tables needed | per table: median d | "
-        "nets per ensemble needed |",
+        f"| layer | over tables: power now | tables needed ({n} nets each) | nets per "
+        f"ensemble needed ({k} tables) | per table: median d | nets per ensemble needed |",
         "|---|---|---|---|---|---|",
     ]
+    nan = float("nan")
     for key in keys:
         g = d.power.get
         lines.append(
-            f"| {key} | {_f(g(f'{key}/d', float('nan')), '+.2f')} | "
-            f"{_f(g(f'{key}/power', float('nan')), '.0%')} | "
-            f"{_f(g(f'{key}/tables_needed', float('nan')), '.0f')} | "
-            f"{_f(g(f'{key}/per_table_d', float('nan')), '+.2f')} | "
-            f"{_f(g(f'{key}/nets_needed', float('nan')), '.0f')} |"
+            f"| {key} | {_f(g(f'{key}/power', nan), '.0%')} | "
+            f"{_f(g(f'{key}/tables_needed', nan), '.0f')} | "
+            f"{_f(g(f'{key}/nets_needed_over_tables', nan), '.0f')} | "
+            f"{_f(g(f'{key}/per_table_d', nan), '+.2f')} | "
+            f"{_f(g(f'{key}/nets_needed', nan), '.0f')} |"
         )
     lines += [
         "",
-        "Over tables the first task is a single case: more tables cannot make a small d "
-        "detectable (inf = unreachable at any number of tables). Per table the normal "
-        "approximation n = 2 (z_{1-α/2} + z_{0.8})² / d² is slightly optimistic below ~10 nets.",
+        "Normal approximations (inf: no count up to the search limit reaches 80%); the per-table "
+        "formula n = 2 (z_{1-α/2} + z_{0.8})² / d² is slightly optimistic below ~10 nets.",
     ]
     return lines
 

@@ -6,12 +6,15 @@ each its own ensemble: the nets are nested in tables, so
 
 * **per-table effects** compare A's nets with one table's nets (a two-sample permutation test
   of the difference in mean entropy, net level). They are about *that table*;
-* the **over-table effect** compares A's mean with the K tables' means, the tables being the
-  replicates (Crawford & Howell's single-case t-test,
-  :func:`workbench.core.inference.single_case_test`, with K - 1 degrees of freedom). It is
-  about random tables in general. The cluster permutation test
-  (:func:`workbench.core.inference.nested_permutation_test`) of the same hypothesis is kept as
-  an assumption-free cross-check; its p cannot go below 1 / (K + 1).
+* the **over-table effect** compares A's mean with the mean of the K tables' means, the tables
+  being the replicates of B and A a fixed function
+  (:func:`workbench.core.inference.fixed_case_test`, Welch-type, the variance of B's side
+  from the spread of the table means). It is about random tables in general. As a
+  cross-check, Crawford & Howell's single-case test
+  (:func:`workbench.core.inference.single_case_test`) asks the stricter question "is A's mean
+  unlike one more random table's?". A cluster permutation test
+  (:func:`workbench.core.inference.nested_permutation_test`) cannot serve here: with A a single
+  cluster its p never goes below 1 / (K + 1).
 
 Effects are signed so that **positive means A stores less** (``mean H(B) - mean H(A)``, bits).
 Permutation tests draw their label shuffles once per pair of group sizes and evaluate every
@@ -26,12 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import ndtr, ndtri
 
 from workbench.core.inference import (
     cohens_d,
-    nested_permutation_test,
+    fixed_case_test,
     seeds_for_power,
-    single_case_power,
     single_case_test,
 )
 
@@ -102,9 +105,12 @@ class SettingTests:
         per_p: ``(S, C, L)`` its permutation p-value.
         per_d: ``(S, C, L)`` Cohen's d (positive: A stores less).
         over_effect: ``(S, L)`` over-cluster effect, bits; NaN without >= 2 clusters.
-        over_p: ``(S, L)`` single-case p-value.
-        over_d: ``(S, L)`` effect in units of the clusters' SD.
-        cluster_p: ``(S, L)`` cluster permutation p-value (cross-check).
+        over_p: ``(S, L)`` fixed-case (Welch-type) p-value.
+        over_t: ``(S, L)`` its t (positive: A stores less).
+        single_p: ``(S, L)`` Crawford-Howell single-case p-value (cross-check).
+        case_sd: ``(S, L)`` SD of the single side's nets.
+        cluster_sd: ``(S, L)`` SD of the cluster means.
+        n_case: Nets on the single side.
         excluded: Ensembles left out for having fewer than min_trained nets.
     """
 
@@ -116,8 +122,11 @@ class SettingTests:
     per_d: FloatArray
     over_effect: FloatArray
     over_p: FloatArray
-    over_d: FloatArray
-    cluster_p: FloatArray
+    over_t: FloatArray
+    single_p: FloatArray
+    case_sd: FloatArray
+    cluster_sd: FloatArray
+    n_case: int
     excluded: list[str]
 
     @property
@@ -177,55 +186,91 @@ def setting_tests(
         p, diff = permutation_p_values(
             rows_case, rows_other, n_permutations=n_permutations, seed=seed
         )
-        per_p[:, c] = p.reshape(s, n_layers)
+        # A row constant over both groups (every net at log2 N bits, say) carries nothing to
+        # test: it is not run (NaN), so it does not count in the Holm family.
+        constant = np.ptp(np.concatenate([rows_case, rows_other], axis=1), axis=1) == 0
+        per_p[:, c] = np.where(constant, np.nan, p).reshape(s, n_layers)
         per_effect[:, c] = sign * diff.reshape(s, n_layers)
         d = [cohens_d(o, r) for r, o in zip(rows_case, rows_other, strict=True)]
         per_d[:, c] = sign * np.asarray(d).reshape(s, n_layers)
     over_effect = np.full((s, n_layers), np.nan)
-    over_p, over_d, cluster_p = (np.full_like(over_effect, np.nan) for _ in range(3))
+    over_p, over_t, single_p, case_sd, cluster_sd = (
+        np.full_like(over_effect, np.nan) for _ in range(5)
+    )
     if clustered and len(names) >= 2:
-        case_means = case_values.mean(axis=1)  # (S, L)
         cluster_means = np.stack([many[n].mean(axis=1) for n in names], axis=-1)  # (S, L, C)
         for i in range(s):
             for j in range(n_layers):
-                _, p_case, d_case = single_case_test(case_means[i, j], cluster_means[i, j])
-                over_effect[i, j] = sign * (cluster_means[i, j].mean() - case_means[i, j])
-                over_p[i, j], over_d[i, j] = p_case, -sign * d_case
-                groups = {case_name: "case", **{n: "clusters" for n in names}}
-                vals = {case_name: [case_means[i, j]]}
-                vals.update({n: [cluster_means[i, j, c]] for c, n in enumerate(names)})
-                cluster_p[i, j] = nested_permutation_test(
-                    vals, groups, n_permutations=n_permutations, seed=seed
-                )[1]
+                t, p, _ = fixed_case_test(case_values[i, :, j], cluster_means[i, j])
+                if np.ptp(case_values[i, :, j]) == 0 and np.ptp(cluster_means[i, j]) == 0:
+                    p = float(np.nan) if case_values[i, 0, j] == cluster_means[i, j, 0] else p
+                over_effect[i, j] = sign * (
+                    cluster_means[i, j].mean() - case_values[i, :, j].mean()
+                )
+                over_p[i, j], over_t[i, j] = p, -sign * t
+                single_p[i, j] = single_case_test(case_values[i, :, j].mean(), cluster_means[i, j])[
+                    1
+                ]
+                case_sd[i, j] = case_values[i, :, j].std(ddof=1)
+                cluster_sd[i, j] = cluster_means[i, j].std(ddof=1)
     return SettingTests(
-        case_name, names, case_is_a, per_effect, per_p, per_d, over_effect, over_p, over_d,
-        cluster_p, excluded, clustered,
+        case_name, names, case_is_a, per_effect, per_p, per_d, over_effect, over_p, over_t,
+        single_p, case_sd, cluster_sd, int(case_values.shape[1]), excluded, clustered,
     )  # fmt: skip
 
 
 def power_per_table(d: float, alpha: float) -> float:
     """Nets per ensemble a per-table test needs for 80% power at per-test level ``alpha``."""
-    return seeds_for_power(abs(d), alpha) if math.isfinite(d) or math.isinf(d) else math.nan
+    return math.nan if math.isnan(d) else seeds_for_power(abs(d), alpha)
 
 
-def power_over_tables(d: float, n_tables: int, alpha: float) -> tuple[float, float]:
-    """The over-table test's power now, and the tables it needs for 80% (inf: unreachable).
+def _normal_power(delta: float, alpha: float) -> float:
+    """Two-sided z-test power at noncentrality δ: Φ(δ - z) + Φ(-δ - z), z = z_{1-α/2}."""
+    z = float(ndtri(1 - alpha / 2))
+    return float(ndtr(delta - z) + ndtr(-delta - z))
+
+
+def power_over_tables(
+    effect: float, case_sd: float, n_case: int, cluster_sd: float, n_tables: int, alpha: float
+) -> tuple[float, float, float]:
+    """Power of the over-table test, and the tables or nets 80% power needs.
+
+    Normal approximation of :func:`workbench.core.inference.fixed_case_test`: noncentrality
+    ``δ = |Δ| / sqrt(s_c² / n + s_m² / K)``. More tables shrink only the second term, more nets
+    per ensemble only the first (to first order: s_m includes within-table noise too, so this
+    is conservative for nets).
 
     Args:
-        d: Effect in units of the tables' SD.
-        n_tables: K used.
+        effect: Δ, bits.
+        case_sd: s_c, SD of the single side's nets.
+        n_case: n.
+        cluster_sd: s_m, SD of the table means.
+        n_tables: K.
         alpha: Per-test level.
+
+    Returns:
+        ``(power now, tables needed at n nets, nets needed at K tables)``; inf when no number
+        up to :data:`MAX_TABLES_FOR_POWER` (tables) or 100 000 (nets) reaches 80%.
     """
-    if math.isnan(d) or n_tables < 2:
-        return math.nan, math.nan
-    now = single_case_power(d, n_tables, alpha)
-    if single_case_power(d, MAX_TABLES_FOR_POWER, alpha) < 0.8:
-        return now, math.inf
-    lo, hi = 2, MAX_TABLES_FOR_POWER  # power grows with K: bisect for the smallest K
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if single_case_power(d, mid, alpha) >= 0.8:
-            hi = mid
-        else:
-            lo = mid + 1
-    return now, float(lo)
+    if not all(math.isfinite(v) for v in (effect, case_sd, cluster_sd)) or n_tables < 2:
+        return math.nan, math.nan, math.nan
+
+    def power(n: float, k: float) -> float:
+        se = math.sqrt(case_sd**2 / n + cluster_sd**2 / k)
+        return 1.0 if se == 0 else _normal_power(abs(effect) / se, alpha)
+
+    def smallest(f: object, top: int) -> float:
+        assert callable(f)
+        if f(top) < 0.8:
+            return math.inf
+        lo, hi = 2, top  # power grows with the count: bisect for the smallest one
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if f(mid) >= 0.8 else (mid + 1, hi)
+        return float(lo)
+
+    return (
+        power(n_case, n_tables),
+        smallest(lambda k: power(n_case, k), MAX_TABLES_FOR_POWER),
+        smallest(lambda n: power(n, n_tables), 100_000),
+    )

@@ -92,8 +92,12 @@ def information(ctx: RunContext) -> None:
     for k, (name, run) in enumerate(runs.items()):
         target = run.task.targets
         model = run.trained_model()
-        trained[name] = None if model is None else measure_layers(model, x, target, **setting)
-        baseline[name] = measure_layers(run.init, x, target, **setting)
+        # The closest-codes distance (O(n²) per net) is for the main nets' precision table.
+        main = run.widths == tuple(cfg.widths)
+        trained[name] = (
+            None if model is None else measure_layers(model, x, target, **setting, distances=main)
+        )
+        baseline[name] = measure_layers(run.init, x, target, **setting, distances=False)
         _save_measures(ctx, run, trained[name], baseline[name])
         ctx.progress(k + 1, len(runs))
     ctx.state["measures"] = trained

@@ -184,6 +184,7 @@ def train(ctx: RunContext) -> None:
             monitor = _TrainingMonitor(
                 ctx, name, model, x, task, snapshots, offset=done, total=total, curves=main
             )
+            monitor.start()
             result = train_ensemble(model, x, y, train_config, callback=monitor)
             done += cfg.steps
             trained = result.converged if cfg.loss_threshold > 0 else ~result.diverged
@@ -261,6 +262,11 @@ class _TrainingMonitor:
                 snap.captured |= newly
                 snap.step[newly] = progress.step
 
+    def start(self) -> None:
+        """Measure the curve's step 0 on the untrained model (the engine reports from step 5)."""
+        if self.curve_steps:
+            self._measure(np.zeros(self.model.n_seeds, dtype=bool), 1)
+
     def _measure_curve(self, progress: TrainProgress) -> None:
         """Measure at each curve step (a multiple of CHECK_EVERY, so a report falls on it).
 
@@ -272,6 +278,13 @@ class _TrainingMonitor:
             return
         if progress.step < self.curve_steps[due] and not progress.done:
             return
+        if progress.done:
+            repeats = len(self.curve_steps) - due
+        else:
+            repeats = sum(1 for s in self.curve_steps[due:] if s <= progress.step)
+        self._measure(progress.diverged, repeats)
+
+    def _measure(self, diverged: npt.NDArray[np.bool_], repeats: int) -> None:
         start = time.perf_counter()
         codes = scaled_codes(
             layer_posts(self.model, self.x), self.cfg.tol, rule=self.cfg.rule,
@@ -279,11 +292,7 @@ class _TrainingMonitor:
         ).codes  # fmt: skip
         h = layer_entropies(codes)
         mi = target_mutual_information(codes, self.target)
-        h[progress.diverged], mi[progress.diverged] = np.nan, np.nan
-        if progress.done:
-            repeats = len(self.curve_steps) - due
-        else:
-            repeats = sum(1 for s in self.curve_steps[due:] if s <= progress.step)
+        h[diverged], mi[diverged] = np.nan, np.nan
         self.curve_h.extend([h] * repeats)
         self.curve_mi.extend([mi] * repeats)
         self.curve_seconds += time.perf_counter() - start

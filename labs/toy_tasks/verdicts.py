@@ -204,7 +204,7 @@ def summary(ctx: RunContext) -> None:
     results["summary/finding"] = verdict.line()
     results["summary/flagged_layers"] = ", ".join(flagged) or "none"
     results.update(family.as_results("summary/tests"))
-    power = _power(family, main, keys) if isinstance(main, SettingTests) else {}
+    power = _power(family, main, keys, flags) if isinstance(main, SettingTests) else {}
     results.update({f"summary/power/{k}": v for k, v in power.items()})
     ctx.set_results(results)
     _save_robustness_verdicts(ctx, family, keys)
@@ -308,15 +308,26 @@ def _save_robustness_verdicts(ctx: RunContext, family: TestFamily, keys: list[st
     ctx.state["robustness_grid"] = (thresholds, effect, verdict)
 
 
-def _power(family: TestFamily, t: SettingTests, keys: list[str]) -> dict[str, float]:
-    """For each claim layer: d, power now and the replicates 80% power needs (Holm's α / m)."""
+def _power(
+    family: TestFamily, t: SettingTests, keys: list[str], flags: npt.NDArray[np.bool_]
+) -> dict[str, float]:
+    """For each tested layer: power now and what 80% power needs, at Holm's floor α / m.
+
+    Layers left out (flagged) or whose test was not run (every net at the same entropy) get
+    no power analysis.
+    """
     alpha = family.alpha / max(1, family.size)
     out: dict[str, float] = {}
     for i, key in enumerate(keys):
-        if t.over_tables:
-            d = float(t.over_d[0, i])
-            now, need = power_over_tables(d, len(t.clusters), alpha)
-            out[f"{key}/d"], out[f"{key}/power"], out[f"{key}/tables_needed"] = d, now, need
+        if flags[i] or not np.isfinite(t.per_p[0, :, i]).any():
+            continue
+        if t.over_tables and np.isfinite(t.over_p[0, i]):
+            now, tables, nets = power_over_tables(
+                float(t.over_effect[0, i]), float(t.case_sd[0, i]), t.n_case,
+                float(t.cluster_sd[0, i]), len(t.clusters), alpha,
+            )  # fmt: skip
+            out[f"{key}/power"], out[f"{key}/tables_needed"] = now, tables
+            out[f"{key}/nets_needed_over_tables"] = nets
         d = float(np.nanmedian(t.per_d[0, :, i])) if t.per_d.size else float("nan")
         out[f"{key}/per_table_d"] = d
         out[f"{key}/nets_needed"] = power_per_table(d, alpha)

@@ -35,6 +35,7 @@ __all__ = [
     "Verdict",
     "cohens_d",
     "decide",
+    "fixed_case_test",
     "holm_adjust",
     "nested_permutation_test",
     "not_testable",
@@ -453,3 +454,47 @@ def single_case_power(effect_size: float, n_controls: int, alpha: float) -> floa
     delta = abs(effect_size) / math.sqrt((n_controls + 1) / n_controls)
     crit = float(student_t.ppf(1 - alpha / 2, df))
     return float(nct.sf(crit, df, delta) + nct.cdf(-crit, df, delta))
+
+
+def fixed_case_test(
+    case_values: npt.ArrayLike, cluster_means: npt.ArrayLike
+) -> tuple[float, float, float]:
+    """Does a fixed condition differ from the mean of a population of clusters? (Welch-type.)
+
+    One fixed condition (first-bit: a single, fixed function) measured on n units, against K
+    clusters drawn from a population (random lookup tables), each summarised by its mean over
+    its units. H0: the fixed condition's expectation equals the population mean of the cluster
+    means. The case mean has variance ``σ_c² / n`` (units only: the condition is fixed), the mean
+    of the K cluster means ``σ_m² / K`` (between-cluster and within-cluster noise together), so
+
+        t = (x̄_c - m̄) / sqrt(s_c² / n + s_m² / K),
+
+    with Welch–Satterthwaite degrees of freedom
+    ``ν = (a + b)² / (a² / (n - 1) + b² / (K - 1))``, ``a = s_c² / n``, ``b = s_m² / K`` (Welch,
+    1947). Unlike :func:`single_case_test` it does not treat the fixed condition as one more draw
+    from the clusters' population, which is right when the claim is about that condition.
+
+    Args:
+        case_values: (n,) unit values of the fixed condition, n >= 2.
+        cluster_means: (K,) cluster means, K >= 2.
+
+    Returns:
+        ``(t, p, ν)`` with p two-sided; NaNs when n < 2 or K < 2; ``(±inf, 0, nan)`` when both
+        variances are 0 and the means differ, ``(0, 1, nan)`` when they do not.
+    """
+    from scipy.stats import t as student_t
+
+    c = np.asarray(case_values, dtype=np.float64).reshape(-1)
+    m = np.asarray(cluster_means, dtype=np.float64).reshape(-1)
+    if c.size < 2 or m.size < 2:
+        return math.nan, math.nan, math.nan
+    diff = float(c.mean() - m.mean())
+    a = float(c.var(ddof=1)) / c.size
+    b = float(m.var(ddof=1)) / m.size
+    if a + b == 0.0:
+        if diff == 0.0:
+            return 0.0, 1.0, math.nan
+        return math.copysign(math.inf, diff), 0.0, math.nan
+    t = diff / math.sqrt(a + b)
+    df = (a + b) ** 2 / (a * a / (c.size - 1) + b * b / (m.size - 1))
+    return t, float(2 * student_t.sf(abs(t), df)), df
