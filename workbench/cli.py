@@ -143,6 +143,12 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--device", default=None, help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument(
+        "--threads",
+        default=None,
+        help="torch CPU threads: auto (default: from the work and the machine's load) or N; "
+        "also WORKBENCH_THREADS",
+    )
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser("runs", parents=[common], help="list the project's runs")
@@ -184,6 +190,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run id, unique prefix, or 'latest'")
     p.add_argument("--device", default=None, help="default: the device the run used")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument(
+        "--threads",
+        default=None,
+        help="torch CPU threads: auto (default: from the work and the machine's load) or N; "
+        "also WORKBENCH_THREADS",
+    )
     p.set_defaults(handler=_cmd_rerun)
 
     p = sub.add_parser("export", parents=[common], help="write a run as a shareable .tar.gz")
@@ -301,6 +313,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     lab, config = _resolve_config(args)
     _preflight(config)
+    _apply_threads(args)
     project = _project(args, create=True)
     device = args.device or project.device
     resolve_device(device)  # fail before drawing a progress bar
@@ -317,9 +330,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _report_run(run, args.quiet)
 
 
+def _apply_threads(args: argparse.Namespace) -> None:
+    """``--threads`` (else WORKBENCH_THREADS, else auto); a bad value is a ConfigError."""
+    from workbench.core.threads import parse_threads, requested_threads, set_threads
+
+    if args.threads is not None:
+        set_threads(parse_threads(args.threads, "--threads"))
+    requested_threads()  # checks WORKBENCH_THREADS before a run folder is made
+
+
 def _cmd_rerun(args: argparse.Namespace) -> int:
     from workbench.core.runner import rerun
 
+    _apply_threads(args)
     project = _project(args)
     original = project.run(args.run)
     with _progress(args.quiet) as (on_event, cancel):

@@ -29,6 +29,7 @@ Typical use::
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -46,12 +47,13 @@ from workbench.core.models.mlp import (
     ACTIVATIONS,
     EnsembleMLP,
     LayerActivations,
-    backward,
     forward_with_cache,
     init_mlp,
     layer_activations,
 )
-from workbench.core.optim import OPTIMIZERS, make_optimizer
+from workbench.core.optim import OPTIMIZERS
+from workbench.core.threads import thread_scope
+from workbench.core.trainer import WorkingSet
 
 __all__ = [
     "ACTIVATIONS",
@@ -287,13 +289,14 @@ def train_ensemble(
         ValueError: If ``x`` or ``y`` do not fit the model.
     """
     x, y = _check_data(model, x, y)
-    n_examples = x.shape[-2]
     n_seeds = model.n_seeds
     device = model.device
-    optimizer = make_optimizer(
-        config.optimizer,
-        model.params,
-        config.lr,
+    work = WorkingSet(
+        model,
+        x,
+        y,
+        optimizer=config.optimizer,
+        lr=config.lr,
         momentum=config.momentum,
         betas=config.betas,
         eps=config.eps,
@@ -301,7 +304,8 @@ def train_ensemble(
     converged = torch.zeros(n_seeds, dtype=torch.bool, device=device)
     diverged = torch.zeros(n_seeds, dtype=torch.bool, device=device)
     steps_trained = torch.zeros(n_seeds, dtype=torch.long, device=device)
-    batches = _batch_indices(n_examples, config.batch_size, config.data_seed, device)
+    last_loss = torch.full((n_seeds,), math.nan, dtype=model.dtype, device=device)
+    batches = _batch_indices(x.shape[-2], config.batch_size, config.data_seed, device)
     history: list[np.ndarray] = []
     history_steps: list[int] = []
     start = last_time = time.perf_counter()
@@ -327,25 +331,31 @@ def train_ensemble(
         if callback is not None:
             callback(progress)
 
-    with torch.no_grad():
+    flags = (converged, diverged, steps_trained, last_loss)
+    with torch.no_grad(), thread_scope(_work_per_step(model, x, config)) as threads:
         for step in range(config.steps):
             index = next(batches)
-            xb = x if index is None else x.index_select(-2, index)
-            yb = y if index is None else y.index_select(-2, index)
-            cache = forward_with_cache(model, xb)
-            loss, grad_output = per_seed_loss(cache.output, yb, config.loss)
-            grad = backward(model, cache, grad_output)
-            active = _update_flags(loss, converged, diverged, config.loss_threshold, grad)
+            if work.n_live > 0:
+                loss, finite = work.step(index, config.loss)
+                _freeze(work, step, loss, finite, config.loss_threshold, flags)
             if step > 0 and step % config.log_every == 0:
-                if not bool(active.any()):
+                if work.n_live == 0:
                     log.info("all %d seeds frozen at step %d; stopping early", n_seeds, step)
                     break  # the final report below covers this step
                 # Before the update: the callback sees the model at the reported loss.
-                report(step, loss)
-            optimizer.step(grad, active)
-            steps_trained.add_(active)
+                live = torch.nonzero(work.live).squeeze(1)
+                last_loss.index_copy_(
+                    0, work.rows.index_select(0, live), loss.index_select(0, live)
+                )
+                work.write_back()
+                report(step, last_loss)
+                threads.refresh()
+            if work.n_live > 0:
+                work.update()
         else:
             step = config.steps
+        work.write_back()
+        steps_trained.index_fill_(0, work.rows, step)
         # Final evaluation on the full data, after the last update.
         loss, _ = per_seed_loss(forward_with_cache(model, x).output, y, config.loss)
         _update_flags(loss, converged, diverged, config.loss_threshold)
@@ -427,6 +437,52 @@ def ensemble_from_state_dict(
     return EnsembleMLP.from_layers(
         weights, biases, activation, None if seeds is None else list(seeds)
     )
+
+
+def _freeze(
+    work: WorkingSet,
+    step: int,
+    loss: Tensor,
+    finite: Tensor,
+    threshold: float,
+    flags: tuple[Tensor, Tensor, Tensor, Tensor],
+) -> None:
+    """Flag and freeze the working rows that stop training at ``step``, before its update.
+
+    A live row diverges when its loss or Σ g² is not finite, and converges when its
+    finite loss is below ``threshold``. Both are frozen: their parameters go back to
+    the model as they are now, so a converged seed keeps exactly the parameters that
+    met the threshold and a diverged one never hands the optimiser a non-finite
+    gradient. The check costs one host sync per step (free on a CPU).
+
+    Args:
+        work: The working set; ``loss`` and ``finite`` are ``(row,)`` for its rows.
+        step: Updates done so far (the frozen rows' ``steps_trained``).
+        loss: ``(row,)``.
+        finite: ``(row,)`` bool.
+        threshold: The loss below which a seed has converged.
+        flags: ``(seed,)`` converged, diverged, steps trained and last loss, updated in place.
+    """
+    converged, diverged, steps_trained, last_loss = flags
+    newly_diverged = work.live & ~finite
+    newly_converged = work.live & finite & (loss < threshold)
+    frozen = newly_diverged | newly_converged
+    if not bool(frozen.any()):
+        return
+    rows = torch.nonzero(frozen).squeeze(1)
+    model_rows = work.freeze(rows)
+    # Live seeds have both flags false, so copying the new flags in is an "or".
+    diverged.index_copy_(0, model_rows, newly_diverged.index_select(0, rows))
+    converged.index_copy_(0, model_rows, newly_converged.index_select(0, rows))
+    steps_trained.index_fill_(0, model_rows, step)
+    last_loss.index_copy_(0, model_rows, loss.index_select(0, rows))
+
+
+def _work_per_step(model: EnsembleMLP, x: Tensor, config: TrainConfig) -> float:
+    """Multiply-adds of one forward pass of all seeds (the thread policy's work size)."""
+    batch = x.shape[-2] if config.batch_size is None else min(config.batch_size, x.shape[-2])
+    per_example = sum(a * b for a, b in itertools.pairwise(model.sizes))
+    return float(model.n_seeds * batch * per_example)
 
 
 def _update_flags(

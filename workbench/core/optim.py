@@ -1,28 +1,24 @@
-"""Per-seed optimisers for a flat ``(seed, n_params)`` parameter buffer.
+"""Per-seed optimisers for the seeds of an ensemble that are still training.
 
-Each row is one seed with its own optimiser state (moments and step count), updated
-by a few whole-buffer tensor ops rather than one optimiser object per seed. A
-boolean ``active: (seed,)`` mask freezes seeds: a frozen row's parameters, moments
-and step count are left bit-for-bit unchanged. The mask lives on the device, so
-freezing needs no host sync.
+The parameters are a list of tensors whose first dimension is the seed, e.g.
+``[W_1 (seed, d_1, d_0), b_1 (seed, d_1), W_2, ...]``. Row ``s`` of every tensor
+belongs to one seed, and its optimiser state (moments) is row ``s`` of the state
+tensors, so seeds never mix: each row follows ``torch.optim.SGD`` / ``Adam`` for its
+own gradient, which the tests check against those classes per seed.
 
-How freezing stays exact without ``torch.where`` on the whole buffer (a bool-mask
-select costs ~7x a multiply on CPU): the gradient is multiplied by the 0/1 mask and
-its non-finite entries zeroed (``nan_to_num``), so a frozen row's gradient is exactly
-0; then every per-row update is scaled by the mask in a form that returns the old
-value exactly when the scale is 0, e.g. ``m + 0·(0 - m) = m`` for finite m. All
-state stays finite as long as the gradients of *active* rows are finite with finite
-squares, which
-:func:`workbench.core.ensemble.train_ensemble` guarantees by flagging a seed as
-diverged, before its update, when its loss or its squared gradient norm is not
-finite. A non-finite entry in an active row's gradient is treated as 0.
-
-The update rules match ``torch.optim.SGD`` and ``torch.optim.Adam`` (no weight
-decay) step for step, which the tests check.
+Freezing a seed is not a mask but a removal: :meth:`select` keeps the rows that
+still train and drops the others' state (the caller has already copied their
+parameters out, see :mod:`workbench.core.trainer`). Every row still held has
+therefore taken exactly the same number of steps, so one step count (and one pair
+of Adam bias corrections) serves all rows, and a step is one fused kernel over the
+whole list (``torch._fused_adam_``, what ``torch.optim.Adam(fused=True)`` calls; on
+a CPU it reads each element once instead of once per elementwise op) plus nothing
+per seed. A frozen seed costs no work at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import torch
@@ -34,16 +30,24 @@ OPTIMIZERS = ("adam", "sgd")
 
 
 class BatchedOptimizer(Protocol):
-    """Updates ``params: (seed, n_params)`` in place, one independent optimiser per row."""
+    """Updates a list of ``(seed, ...)`` tensors in place, one independent optimiser per row."""
 
-    params: Tensor
+    params: list[Tensor]
 
-    def step(self, grad: Tensor, active: Tensor) -> None:
-        """Apply one update to the rows where ``active`` is true.
+    def step(self, grads: Sequence[Tensor]) -> None:
+        """One update of every row, each from its own gradient row.
 
         Args:
-            grad: ``(seed, n_params)`` gradient of each seed's own loss.
-            active: ``(seed,)`` bool; false rows are left exactly as they are.
+            grads: One gradient per parameter tensor, of the same shape.
+        """
+        ...
+
+    def select(self, params: Sequence[Tensor], keep: Tensor) -> None:
+        """Continue with ``params`` (the kept rows of the old ones), keeping their state.
+
+        Args:
+            params: The new parameter tensors, row ``i`` = old row ``keep[i]``.
+            keep: ``(n_kept,)`` long, the old rows that stay.
         """
         ...
 
@@ -51,60 +55,58 @@ class BatchedOptimizer(Protocol):
 class BatchedSGD:
     """Stochastic gradient descent with optional heavy-ball momentum, per seed.
 
-    With learning rate η and momentum μ, for each active seed::
+    With learning rate η and momentum μ, for each row::
 
         m ← μ m + g            (m = g on the first step, as torch.optim.SGD)
         θ ← θ - η m
 
     Args:
-        params: ``(seed, n_params)``, updated in place.
+        params: ``(seed, ...)`` tensors, updated in place.
         lr: Learning rate η > 0.
         momentum: μ in [0, 1); 0 is plain gradient descent.
     """
 
-    def __init__(self, params: Tensor, lr: float, momentum: float = 0.0) -> None:
+    def __init__(self, params: Sequence[Tensor], lr: float, momentum: float = 0.0) -> None:
         _check_params(params)
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.params = params
+        self.params = list(params)
         self.lr = lr
         self.momentum = momentum
-        self.buffer = torch.zeros_like(params) if momentum > 0 else None
-        # μ and 1 as tensors of the parameters' dtype (a Python float in torch.where
-        # would be rounded to the default dtype first).
-        self._momentum = torch.tensor(momentum, dtype=params.dtype, device=params.device)
-        self._one = torch.ones((), dtype=params.dtype, device=params.device)
+        # m starts at 0, so μ·0 + g = g on the first step, exactly torch.optim.SGD's m = g.
+        self.buffers = [torch.zeros_like(p) for p in self.params] if momentum > 0 else []
 
-    def step(self, grad: Tensor, active: Tensor) -> None:
+    def step(self, grads: Sequence[Tensor]) -> None:
         """See :meth:`BatchedOptimizer.step`."""
-        on = active.unsqueeze(1).to(self.params.dtype)  # (seed, 1): 1 active, 0 frozen
-        grad = _masked_gradient(grad, on)
-        if self.buffer is None:
-            self.params.add_(grad, alpha=-self.lr)  # θ - η·0 = θ for a frozen row
+        if not self.buffers:
+            torch._foreach_add_(self.params, list(grads), alpha=-self.lr)
             return
-        # m ← μ m + g for active rows; factor 1 and g = 0 leave a frozen row exact.
-        # On the first step m = 0, so m = g exactly as torch.optim.SGD sets it.
-        factor = torch.where(active.unsqueeze(1), self._momentum, self._one)
-        self.buffer.mul_(factor).add_(grad)
-        self.params.addcmul_(self.buffer, on, value=-self.lr)
+        torch._foreach_mul_(self.buffers, self.momentum)
+        torch._foreach_add_(self.buffers, list(grads))
+        torch._foreach_add_(self.params, self.buffers, alpha=-self.lr)
+
+    def select(self, params: Sequence[Tensor], keep: Tensor) -> None:
+        """See :meth:`BatchedOptimizer.select`."""
+        self.params = list(params)
+        self.buffers = [b.index_select(0, keep) for b in self.buffers]
 
 
 class BatchedAdam:
-    """Adam (Kingma & Ba 2015), one independent state per seed.
+    """Adam (Kingma & Ba 2015), one independent state per row.
 
-    For each active seed with gradient g and its own step count t::
+    For each row with gradient g, after t steps::
 
         m ← β₁ m + (1-β₁) g
         v ← β₂ v + (1-β₂) g²
         θ ← θ - η/(1-β₁ᵗ) · m / (√v / √(1-β₂ᵗ) + ε)
 
-    the form ``torch.optim.Adam`` uses. Frozen seeds keep t, so their bias
-    corrections resume where they stopped.
+    the form ``torch.optim.Adam`` uses (no weight decay, no amsgrad). All rows held
+    share t (see the module docstring), so t is one 0-d tensor.
 
     Args:
-        params: ``(seed, n_params)``, updated in place.
+        params: ``(seed, ...)`` tensors, updated in place.
         lr: Learning rate η > 0.
         betas: (β₁, β₂), each in [0, 1).
         eps: ε > 0, added to the denominator for stability.
@@ -112,7 +114,7 @@ class BatchedAdam:
 
     def __init__(
         self,
-        params: Tensor,
+        params: Sequence[Tensor],
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -124,64 +126,57 @@ class BatchedAdam:
             raise ValueError(f"betas must each be in [0, 1), got {betas}")
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps}")
-        self.params = params
+        self.params = list(params)
         self.lr = lr
         self.betas = betas
         self.eps = eps
-        self.exp_avg = torch.zeros_like(params)  # m: (seed, n_params)
-        self.exp_avg_sq = torch.zeros_like(params)  # v: (seed, n_params)
-        self.steps = torch.zeros(params.shape[0], dtype=torch.long, device=params.device)
-        self._calls = 0
-        self._corrections = self._correction_table(64)
-        self._tiny = torch.finfo(params.dtype).tiny
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]  # m
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]  # v
+        # The fused kernel reads one float32 step counter per tensor; the caller counts.
+        device = self.params[0].device
+        self.state_steps = [torch.zeros((), device=device) for _ in self.params]
 
-    def step(self, grad: Tensor, active: Tensor) -> None:
+    @property
+    def steps_taken(self) -> int:
+        """t, the steps every row held has taken."""
+        return int(self.state_steps[0].item())
+
+    def step(self, grads: Sequence[Tensor]) -> None:
         """See :meth:`BatchedOptimizer.step`."""
         beta1, beta2 = self.betas
-        on = active.unsqueeze(1).to(self.params.dtype)  # (seed, 1): 1 active, 0 frozen
-        # 1. Moments: g = 0 and lerp weight 0 leave a frozen row exactly
-        #    (m + 0·(0 - m) = m), and its g² cannot overflow.
-        grad = _masked_gradient(grad, on)
-        self.steps.add_(active)
-        self.exp_avg.lerp_(grad, on * (1.0 - beta1))
-        self.exp_avg_sq.lerp_(grad * grad, on * (1.0 - beta2))
-        # 2. Per-seed bias corrections, looked up by each seed's own step count t
-        #    (one gather instead of a handful of tiny pow/div kernels per step).
-        self._calls += 1
-        if self._calls >= self._corrections.shape[0]:
-            self._corrections = self._correction_table(2 * self._corrections.shape[0])
-        coeffs = self._corrections.index_select(0, self.steps)  # (seed, 2)
-        step_size, eps = coeffs[:, :1], coeffs[:, 1:]
-        # 3. θ ← θ - (η/bc1)·m / (√v/√bc2 + ε), written as θ - (η√bc2/bc1)·m / (√v + ε√bc2)
-        #    (one whole-buffer op fewer), with the step scaled by 0 for frozen rows.
-        #    v is floored at the smallest normal float first: CPU sqrt is ~2x slower on
-        #    exact zeros (dead units give many), and √tiny ≈ 1e-19 is far below
-        #    ε√bc2 ≥ 3e-10, so the result is unchanged at float32 precision.
-        denom = self.exp_avg_sq.clamp_min(self._tiny).sqrt_().add_(eps)
-        self.params.addcdiv_(self.exp_avg * (step_size * -on), denom)
+        torch._foreach_add_(self.state_steps, 1.0)  # t ← t + 1, then the update uses t
+        torch._fused_adam_(
+            self.params,
+            list(grads),
+            self.exp_avg,
+            self.exp_avg_sq,
+            [],
+            self.state_steps,
+            lr=self.lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
 
-    def _correction_table(self, size: int) -> Tensor:
-        """Rows t = 0 .. size-1 of [η√bc2/bc1, ε√bc2], bc_i = 1 - βᵢᵗ, in float64 then cast.
-
-        Row 0 (a seed frozen before its first step, never updated) repeats row 1
-        so it stays finite.
-        """
-        beta1, beta2 = self.betas
-        t = torch.arange(size, dtype=torch.float64).clamp(min=1.0)
-        sqrt_bc2 = (1.0 - beta2**t).sqrt()
-        table = torch.stack([self.lr * sqrt_bc2 / (1.0 - beta1**t), self.eps * sqrt_bc2], dim=1)
-        return table.to(device=self.params.device, dtype=self.params.dtype)
+    def select(self, params: Sequence[Tensor], keep: Tensor) -> None:
+        """See :meth:`BatchedOptimizer.select`."""
+        self.params = list(params)
+        self.exp_avg = [m.index_select(0, keep) for m in self.exp_avg]
+        self.exp_avg_sq = [v.index_select(0, keep) for v in self.exp_avg_sq]
 
 
 def make_optimizer(
     name: str,
-    params: Tensor,
+    params: Sequence[Tensor],
     lr: float,
     *,
     momentum: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
-) -> BatchedOptimizer:
+) -> BatchedAdam | BatchedSGD:
     """Build a batched optimiser by name (one of :data:`OPTIMIZERS`).
 
     Raises:
@@ -194,14 +189,11 @@ def make_optimizer(
     raise ValueError(f"optimizer {name!r} is unknown; use one of {OPTIMIZERS}")
 
 
-def _masked_gradient(grad: Tensor, on: Tensor) -> Tensor:
-    """g·on with non-finite entries set to 0: exactly 0 on frozen rows (even for NaN/inf)."""
-    return (grad * on).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
-
-
-def _check_params(params: Tensor) -> None:
-    if params.ndim != 2 or not params.is_floating_point():
+def _check_params(params: Sequence[Tensor]) -> None:
+    if not params or any(
+        p.ndim < 1 or not p.is_floating_point() or p.shape[0] != params[0].shape[0] for p in params
+    ):
         raise ValueError(
-            f"params must be a floating (seed, n_params) tensor, got {params.dtype} "
-            f"{tuple(params.shape)}"
+            "params must be a non-empty list of floating (seed, ...) tensors with one "
+            f"seed count, got {[(p.dtype, tuple(p.shape)) for p in params]}"
         )

@@ -29,6 +29,7 @@ from workbench.core.lab import (
 )
 from workbench.core.registry import load_lab
 from workbench.core.runs import Project, Run, RunWriter
+from workbench.core.threads import apply_step_threads, thread_policy
 
 __all__ = ["RunFailedError", "rerun", "run_lab"]
 
@@ -82,7 +83,12 @@ def run_lab(
         device=str(torch_device),
         seeds=seeds_of(config),
         # The headline key is recorded so readers need not import the lab to show it.
-        extra={"device_requested": device, "headline": lab.headline or "", **(extra or {})},
+        extra={
+            "device_requested": device,
+            "headline": lab.headline or "",
+            "threads": thread_policy(),
+            **(extra or {}),
+        },
     )
     ctx = RunContext(
         config=config, device=torch_device, run=writer, on_event=on_event, cancel=cancel
@@ -126,6 +132,7 @@ def _run_steps(lab: Lab[Any], ctx: RunContext, writer: RunWriter) -> Run:
             ctx.emit(StepStarted(index, step.key, step.title, len(lab.steps)))
             writer.write_progress(step.key, 0, 1, {})
             started = time.perf_counter()
+            apply_step_threads()  # the thread policy for the step's own (non-training) work
             step.run(ctx)
             writer.mark_step_done(step.key)
             seconds = time.perf_counter() - started

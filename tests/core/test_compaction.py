@@ -1,0 +1,118 @@
+"""Frozen seeds cost nothing and change nothing: compaction against per-seed training.
+
+A seed's trajectory must not depend on which other seeds train beside it, nor on
+when they freeze and are packed away. On one thread every kernel treats a row
+alike whatever its neighbours, so these checks are exact (``torch.equal``); on
+more threads the float reductions may be split differently, see test_threads.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.core.ensemble import TrainConfig, init_ensemble, train_ensemble
+from workbench.core.trainer import DEAD_FRACTION, WorkingSet
+
+N_BITS = 5
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    from workbench.core.threads import set_threads
+
+    set_threads(1)
+    yield
+    set_threads(None)
+    torch.set_num_threads(before)
+
+
+def first_bit() -> tuple[torch.Tensor, torch.Tensor]:
+    codes = torch.arange(2**N_BITS)
+    x = ((codes.unsqueeze(1) >> torch.arange(N_BITS - 1, -1, -1)) & 1).float()
+    return x, x[:, :1].clone()
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+@pytest.mark.parametrize("batch_size", [None, 7])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_every_seed_equals_itself_trained_alone_bit_for_bit(
+    activation: str, batch_size: int | None, optimizer: str
+) -> None:
+    x, y = first_bit()
+    config = TrainConfig(
+        widths=(16, 16),
+        steps=250,
+        loss_threshold=2e-3,
+        log_every=25,
+        activation=activation,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=1e-2 if optimizer == "adam" else 0.3,
+        momentum=0.0 if optimizer == "adam" else 0.9,
+    )
+    model = init_ensemble(config, range(24), N_BITS, 1)
+    result = train_ensemble(model, x, y, config)
+    # Seeds froze at different steps, so rows were packed away mid-run.
+    assert len(set(result.steps_trained.tolist())) > 3
+    for k in range(0, 24, 5):
+        alone = init_ensemble(config, [k], N_BITS, 1)
+        one = train_ensemble(alone, x, y, config)
+        assert torch.equal(model.params[k], alone.params[0]), k
+        assert one.steps_trained[0] == result.steps_trained[k]
+        assert one.converged[0] == result.converged[k]
+
+
+def test_a_frozen_seed_equals_the_seed_trained_for_exactly_its_steps() -> None:
+    x, y = first_bit()
+    config = TrainConfig(widths=(16, 16), steps=400, loss_threshold=1e-3, log_every=25)
+    model = init_ensemble(config, range(30), N_BITS, 1)
+    result = train_ensemble(model, x, y, config)
+    done = np.flatnonzero(result.converged)
+    assert len(done) >= 20
+    for k in done[:4]:
+        alone = init_ensemble(config, [int(k)], N_BITS, 1)
+        steps = int(result.steps_trained[k])
+        train_ensemble(alone, x, y, TrainConfig(widths=(16, 16), steps=steps))
+        assert torch.equal(model.params[k], alone.params[0])
+
+
+def test_per_seed_data_follows_its_seed_through_compaction() -> None:
+    # x: (seed, n, d_in): each seed its own inputs (here, its own input permutation).
+    x, y = first_bit()
+    gen = torch.Generator().manual_seed(0)
+    perms = torch.stack([torch.randperm(32, generator=gen) for _ in range(12)])
+    xs, ys = x[perms], y[perms]
+    config = TrainConfig(widths=(8, 8), steps=300, loss_threshold=5e-3, log_every=20)
+    model = init_ensemble(config, range(12), N_BITS, 1)
+    result = train_ensemble(model, xs, ys, config)
+    assert len(set(result.steps_trained.tolist())) > 2
+    for k in (0, 5, 11):
+        alone = init_ensemble(config, [k], N_BITS, 1)
+        train_ensemble(alone, xs[k : k + 1], ys[k : k + 1], config)
+        assert torch.equal(model.params[k], alone.params[0])
+
+
+def test_compaction_drops_dead_rows_so_frozen_seeds_cost_nothing() -> None:
+    x, y = first_bit()
+    model = init_ensemble(TrainConfig(widths=(8,)), range(40), N_BITS, 1)
+    work = WorkingSet(
+        model, x, y, optimizer="adam", lr=1e-2, momentum=0.0, betas=(0.9, 0.999), eps=1e-8
+    )
+    loss, finite = work.step(None, "mse")
+    assert loss.shape == (40,) and bool(finite.all())
+    # Freezing 4 rows (10%, under the 1/8 bound) keeps them as dead rows ...
+    work.freeze(torch.arange(4))
+    assert (work.n_rows, work.n_live, work.n_dead) == (40, 36, 4)
+    assert DEAD_FRACTION * 40 >= 4
+    # ... and 24 more (70% frozen in all) packs them away: the step is 12 rows wide.
+    work.freeze(torch.arange(4, 28))
+    assert (work.n_rows, work.n_live) == (12, 12)
+    assert work.rows.tolist() == list(range(28, 40))
+    loss, _ = work.step(None, "mse")
+    assert loss.shape == (12,) and work.grads[0].shape[0] == 12
