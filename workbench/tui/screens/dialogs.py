@@ -16,15 +16,22 @@ __all__ = ["ChoiceScreen", "ConfirmScreen", "PathPrompt"]
 
 
 class PathPrompt(ModalScreen[str | None]):
-    """Ask for a path (or any one line); dismisses with the text, or ``None`` on escape."""
+    """Ask for a path (or any one line); dismisses with the text, or ``None`` on escape.
+
+    With ``allow_empty``, enter on an empty line dismisses with ``""`` (e.g. "no tags");
+    otherwise an empty line counts as a cancel.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, *, value: str = "", hint: str = "") -> None:
+    def __init__(
+        self, title: str, *, value: str = "", hint: str = "", allow_empty: bool = False
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.value = value
         self.hint = hint
+        self.allow_empty = allow_empty
 
     def compose(self) -> ComposeResult:
         """Title, input, hint."""
@@ -37,7 +44,7 @@ class PathPrompt(ModalScreen[str | None]):
         """Accept the text."""
         event.stop()
         text = event.value.strip()
-        self.dismiss(text or None)
+        self.dismiss(text if text or self.allow_empty else None)
 
     def action_cancel(self) -> None:
         """Close without a value."""

@@ -52,9 +52,14 @@ class HomeScreen(Screen[None]):
         Binding("l", "live", "Live", tooltip="Follow the selected run live"),
         Binding("c", "compare", "Compare", tooltip="Compare the runs marked with space"),
         Binding("e", "export", "Export", tooltip="Export the selected run as .tar.gz"),
-        Binding("i", "import_run", "Import", tooltip="Import a run archive into this project"),
-        Binding("o", "open_project", "Project", tooltip="Open or create another project"),
+        # Footer space at 80 columns is for the most used keys; the rest are in ? and ^p.
+        Binding("i", "import_run", "Import", show=False, tooltip="Import a run archive here"),
+        Binding("o", "open_project", "Project", show=False, tooltip="Open another project"),
         Binding("s", "sample", "Sample", tooltip="Open the sample project of completed runs"),
+        Binding("t", "tags", "Tags", tooltip="Edit the selected run's tags"),
+        Binding("a", "note", "Note", show=False, tooltip="Edit the selected run's note"),
+        Binding("slash", "filter", "Filter", key_display="/", tooltip="Show only runs with a tag"),
+        Binding("delete", "remove", "Delete run", show=False, tooltip="Delete the selected run"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Re-read the runs now"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
@@ -144,9 +149,15 @@ class HomeScreen(Screen[None]):
         if row is None:
             preview.update("")
             return
-        marked = len(self.query_one(RunsTable).marked)
+        table = self.query_one(RunsTable)
+        marked = len(table.marked)
         mark = f"  [{marked} marked]" if marked else ""
-        preview.update(f"▸ {row.id} · {row.lab} · {row.status} · {row.headline}{mark}")
+        tags = f" · tags {' '.join(row.tags)}" if row.tags else ""
+        note = f" · note: {row.note}" if row.note else ""
+        shown = f" · filter: {table.tag_filter}" if table.tag_filter else ""
+        preview.update(
+            f"▸ {row.id} · {row.lab} · {row.status} · {row.headline}{tags}{note}{mark}{shown}"
+        )
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -211,6 +222,79 @@ class HomeScreen(Screen[None]):
             ),
             chosen,
         )
+
+    def action_tags(self) -> None:
+        """Edit the selected run's tags."""
+        run_id = self._selected()
+        run = self.wb.find_run(run_id) if run_id else None
+        if run is None:
+            return
+        row = self.query_one(RunsTable).selected_row
+        current = " ".join(row.tags) if row is not None else ""
+
+        def chosen(text: str | None) -> None:
+            if text is not None:
+                self.wb.save_notes(run, tags=text.replace(",", " ").split())
+
+        self.app.push_screen(
+            PathPrompt(
+                f"Tags of run {run.id}",
+                value=current,
+                hint="words separated by spaces · enter saves · escape cancels",
+                allow_empty=True,
+            ),
+            chosen,
+        )
+
+    def action_note(self) -> None:
+        """Edit the selected run's note."""
+        run_id = self._selected()
+        run = self.wb.find_run(run_id) if run_id else None
+        if run is None:
+            return
+        row = self.query_one(RunsTable).selected_row
+
+        def chosen(text: str | None) -> None:
+            if text is not None:
+                self.wb.save_notes(run, note=text)
+
+        self.app.push_screen(
+            PathPrompt(
+                f"Note on run {run.id}",
+                value=row.note if row is not None else "",
+                hint="one line · enter saves · escape cancels",
+                allow_empty=True,
+            ),
+            chosen,
+        )
+
+    def action_filter(self) -> None:
+        """Show only the runs with a tag (empty: all runs)."""
+        table = self.query_one(RunsTable)
+
+        def chosen(text: str | None) -> None:
+            if text is None:
+                return
+            table.tag_filter = text.strip()
+            self.action_refresh()
+            if table.tag_filter:
+                self.notify(f"showing runs tagged {table.tag_filter!r} (/ then enter: all)")
+
+        self.app.push_screen(
+            PathPrompt(
+                "Show runs with the tag",
+                value=table.tag_filter,
+                hint="one tag · empty shows every run · escape cancels",
+                allow_empty=True,
+            ),
+            chosen,
+        )
+
+    def action_remove(self) -> None:
+        """Delete the selected run (after asking)."""
+        run_id = self._selected()
+        if run_id is not None:
+            self.wb.remove_run(run_id)
 
     def action_sample(self) -> None:
         """Open the sample project of small completed runs."""

@@ -281,8 +281,11 @@ class RunDetailScreen(Screen[None]):
                 f"Tags of run {self.run.id}",
                 value=tags,
                 hint="words separated by spaces · empty removes them · escape cancels",
+                allow_empty=True,
             ),
-            lambda text: self._save_notes(tags=(text or "").replace(",", " ").split()),
+            lambda text: (
+                None if text is None else self._save_notes(tags=text.replace(",", " ").split())
+            ),
         )
 
     def action_note(self) -> None:
@@ -292,8 +295,9 @@ class RunDetailScreen(Screen[None]):
                 f"Note on run {self.run.id}",
                 value=str(self.run.info.get("note", "")),
                 hint="one line · empty removes it · escape cancels",
+                allow_empty=True,
             ),
-            lambda text: self._save_notes(note=text or ""),
+            lambda text: None if text is None else self._save_notes(note=text),
         )
 
     def _save_notes(self, *, note: str | None = None, tags: list[str] | None = None) -> None:

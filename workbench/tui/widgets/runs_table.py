@@ -1,4 +1,10 @@
-"""The runs table of the project home: id, lab, status, seeds, created, headline."""
+"""The runs table of the project home: id, lab, status, networks, created, headline.
+
+The columns take their content's width and the headline gets all the width that
+is left (``created`` is left out on narrow screens: the run id starts with the
+same time), so the headline is readable at 80 columns; the line under the table
+shows it whole.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,16 @@ STATUS_STYLE = {
 }
 
 
+#: The status as one character on narrow screens (the line under the table says it in words).
+STATUS_GLYPH = {
+    "completed": "✓",
+    "running": "◐",
+    "failed": "✗",
+    "interrupted": "◌",
+    "unreadable": "?",
+}
+
+
 @dataclass(frozen=True)
 class RunRow:
     """One row of the runs table, read from a run folder."""
@@ -35,6 +51,8 @@ class RunRow:
     seeds: str
     created: str
     headline: str
+    tags: tuple[str, ...] = ()
+    note: str = ""
 
 
 def read_run_rows(project: Project, headlines: dict[str, str | None] | None = None) -> list[RunRow]:
@@ -66,6 +84,7 @@ def _row(run: Run, headlines: dict[str, str | None]) -> RunRow:
     headline = headline_text(results, headlines.get(lab) or info.get("headline"))
     if not headline and info.get("error"):
         headline = f"error: {info['error']}"
+    tags = info.get("tags", [])
     return RunRow(
         id=run.id,
         lab=lab,
@@ -73,6 +92,8 @@ def _row(run: Run, headlines: dict[str, str | None]) -> RunRow:
         seeds=str(count),
         created=created_text,
         headline=headline,
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        note=str(info.get("note", "")),
     )
 
 
@@ -95,44 +116,88 @@ class RunsTable(DataTable[Any]):
         Binding("space", "toggle_mark", "Mark", show=False, tooltip="Mark the run for comparison"),
     ]
 
-    COLUMNS = ("", "id", "lab", "status", "seeds", "created", "headline")
+    #: Column labels; ``nets`` counts the run's networks over all its ensembles
+    #: (two tasks of 64 seeds: 128).
+    COLUMNS = ("", "id", "lab", "status", "nets", "created", "headline")
+    #: Below this width the ``created`` column is left out.
+    WIDE = 110
+    #: Cells a column takes beyond its content (the cell padding).
+    PADDING = 2
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
         self.rows_shown: list[RunRow] = []
         self.marked: set[str] = set()
+        self.tag_filter = ""
+        self._layout_width = 0
 
-    def on_mount(self) -> None:
-        """Create the columns."""
-        for label in self.COLUMNS:
-            self.add_column(label, key=label or "mark")
+    def on_resize(self) -> None:
+        """A new width: lay the columns out again."""
+        if self.size.width != self._layout_width:
+            self._rebuild()
 
     def show_rows(self, rows: Sequence[RunRow]) -> None:
         """Replace the rows (a no-op when nothing changed, so the cursor stays put)."""
-        rows = list(rows)
-        if rows == self.rows_shown:
+        rows = [r for r in rows if not self.tag_filter or self.tag_filter in r.tags]
+        if rows == self.rows_shown and self.columns:
             return
-        keep = self.selected_run_id
         self.rows_shown = rows
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        keep = self.selected_run_id
+        rows = self.rows_shown
+        self._layout_width = self.size.width
         self.marked &= {r.id for r in rows}
-        self.clear()
+        self.clear(columns=True)
+        for (label, width), key in zip(self._widths(rows), self._shown_columns(), strict=True):
+            self.add_column(label, key=key or "mark", width=width)
         for row in rows:
             self.add_row(*self._cells(row), key=row.id)
         if keep is not None:
             with contextlib.suppress(Exception):
                 self.move_cursor(row=self.get_row_index(keep))
 
+    def _wide(self) -> bool:
+        return (self.size.width or self.app.size.width) >= self.WIDE
+
+    def _shown_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.COLUMNS if self._wide() or c != "created")
+
+    def _widths(self, rows: Sequence[RunRow]) -> list[tuple[str, int]]:
+        """Each column as wide as its widest cell; the headline takes the rest."""
+        columns = self._shown_columns()
+        total = self.size.width or self.app.size.width
+        out = []
+        for name in columns[:-1]:
+            cells = [
+                len(str(c))
+                for r in rows
+                for k, c in zip(columns, self._cells(r), strict=True)
+                if k == name
+            ]
+            label = "st" if name == "status" and not self._wide() else name
+            out.append((label, max([len(label), *cells])))
+        used = sum(w + self.PADDING for _, w in out) + self.PADDING + 1  # + scroll bar
+        out.append(("headline", max(12, total - used)))
+        return out
+
     def _cells(self, row: RunRow) -> list[Any]:
         mark = "✓" if row.id in self.marked else " "
-        return [
-            mark,
-            row.id,
-            row.lab,
-            Text(row.status, style=STATUS_STYLE.get(row.status, "")),
-            row.seeds,
-            row.created,
-            row.headline,
-        ]
+        tags = f"[{' '.join(row.tags)}] " if row.tags else ""
+        cells = {
+            "": mark,
+            "id": row.id,
+            "lab": row.lab,
+            "status": Text(
+                row.status if self._wide() else STATUS_GLYPH.get(row.status, "?"),
+                style=STATUS_STYLE.get(row.status, ""),
+            ),
+            "nets": row.seeds,
+            "created": row.created,
+            "headline": tags + row.headline,
+        }
+        return [cells[c] for c in self._shown_columns()]
 
     @property
     def selected_run_id(self) -> str | None:
