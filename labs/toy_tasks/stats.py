@@ -201,13 +201,14 @@ def setting_tests(
         cluster_means = np.stack([many[n].mean(axis=1) for n in names], axis=-1)  # (S, L, C)
         for i in range(s):
             for j in range(n_layers):
-                t, p, _ = fixed_case_test(case_values[i, :, j], cluster_means[i, j])
-                if np.ptp(case_values[i, :, j]) == 0 and np.ptp(cluster_means[i, j]) == 0:
-                    p = float(np.nan) if case_values[i, 0, j] == cluster_means[i, j, 0] else p
+                t_case, p_case, _ = fixed_case_test(case_values[i, :, j], cluster_means[i, j])
+                constant = np.ptp(case_values[i, :, j]) == 0 and np.ptp(cluster_means[i, j]) == 0
+                if constant and case_values[i, 0, j] == cluster_means[i, j, 0]:
+                    p_case = float("nan")  # nothing to test, as for the per-table rows
                 over_effect[i, j] = sign * (
                     cluster_means[i, j].mean() - case_values[i, :, j].mean()
                 )
-                over_p[i, j], over_t[i, j] = p, -sign * t
+                over_p[i, j], over_t[i, j] = p_case, -sign * t_case
                 single_p[i, j] = single_case_test(case_values[i, :, j].mean(), cluster_means[i, j])[
                     1
                 ]

@@ -10,6 +10,7 @@ all 2^n inputs, and every trained number has its random-init baseline beside it
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -88,16 +89,16 @@ def information(ctx: RunContext) -> None:
     x = ctx.state["x"]
     trained: dict[str, LayerMeasures | None] = {}
     baseline: dict[str, LayerMeasures] = {}
-    setting = {"loss": cfg.loss, "tol": cfg.tol, "rule": cfg.rule, "mode": cfg.tol_mode}
+    measure = functools.partial(
+        measure_layers, x=x, loss=cfg.loss, tol=cfg.tol, rule=cfg.rule, mode=cfg.tol_mode
+    )
     for k, (name, run) in enumerate(runs.items()):
         target = run.task.targets
         model = run.trained_model()
         # The closest-codes distance (O(n²) per net) is for the main nets' precision table.
         main = run.widths == tuple(cfg.widths)
-        trained[name] = (
-            None if model is None else measure_layers(model, x, target, **setting, distances=main)
-        )
-        baseline[name] = measure_layers(run.init, x, target, **setting, distances=False)
+        trained[name] = None if model is None else measure(model, target=target, distances=main)
+        baseline[name] = measure(run.init, target=target, distances=False)
         _save_measures(ctx, run, trained[name], baseline[name])
         ctx.progress(k + 1, len(runs))
     ctx.state["measures"] = trained

@@ -492,3 +492,16 @@ def test_seeds_8_steps_300_is_not_testable_with_a_warning_line(tmp_path: Any) ->
     assert run.results["summary/claim/verdict"] == "not testable"
     assert run.results["summary/finding"].startswith("not testable: fewer than min_trained = 8")
     assert "**not testable**" in run.text("summary.md")
+
+
+def test_the_compression_curve_is_drawn_against_the_training_step(tiny_run: Any) -> None:
+    from workbench.render.views import array_plot_spec
+
+    view = next(v for s in LAB.steps for v in s.views if v.source == "curves/*/entropy/layer*")
+    spec = array_plot_spec(tiny_run, "curves/first-bit/entropy/layer2", view)
+    curve = tiny_run.array("curves/first-bit/entropy/layer2")
+    steps = np.arange(0, 401, 50, dtype=np.float64)
+    np.testing.assert_array_equal(spec.lines[0].x, steps)  # x is the step, not the index
+    np.testing.assert_array_equal(spec.lines[0].y, curve[1])  # the median line
+    np.testing.assert_array_equal(spec.bands[0].lo, curve[0])  # over the 10-90% band
+    np.testing.assert_array_equal(spec.bands[0].hi, curve[2])

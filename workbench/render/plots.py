@@ -384,14 +384,31 @@ def curve_spec(
     y_label: str = "",
     labels: Sequence[str] | None = None,
     log_y: bool = False,
+    x: Sequence[float] | None = None,
 ) -> PlotSpec:
-    """A 1-D array as one curve, or a 2-D array as one curve per row."""
+    """A 1-D array as one curve, or a 2-D array as one curve per row.
+
+    ``x`` gives the x value of each column (e.g. the training step); by default the index. A
+    ``(3, n)`` array whose ``labels`` are ``p10, median, p90`` is drawn as the median line
+    over a 10–90% band.
+    """
     arr = np.asarray(array, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2:
         raise ValueError(f"a curve needs a 1-D or 2-D array; got shape {arr.shape}")
-    x = np.arange(arr.shape[1], dtype=np.float64)
+    if x is None or len(x) != arr.shape[1]:
+        x = np.arange(arr.shape[1], dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if labels is not None and list(labels) == ["p10", "median", "p90"]:
+        return PlotSpec(
+            lines=(Line(x, arr[1], label="median"),),
+            bands=(Band(x, arr[0], arr[2], label="10–90%"),),
+            title=title,
+            x_label=x_label,
+            y_label=y_label,
+            log_y=log_y,
+        )
     names = list(labels) if labels is not None else [str(i) for i in range(arr.shape[0])]
     lines = tuple(
         Line(x, arr[i], label=names[i] if arr.shape[0] > 1 and i < len(names) else "")

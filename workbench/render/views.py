@@ -167,7 +167,18 @@ def array_plot_spec(run: Run, name: str, view: View) -> PlotSpec:
         x_label=view.x_label or (axes[-1] if axes else ""),
         y_label=view.y_label,
         labels=row_labels,
+        x=_numeric_labels(labels.get(axes[-1]) if axes else None, arr.shape[-1]),
     )
+
+
+def _numeric_labels(labels: Any, n: int) -> list[float] | None:
+    """The last axis's tick labels as x values when all n are numbers (training steps, say)."""
+    if not isinstance(labels, list) or len(labels) != n:
+        return None
+    try:
+        return [float(v) for v in labels]
+    except (TypeError, ValueError):
+        return None
 
 
 def renderable_for_view(run: Run, view: View, name: str) -> Any:
