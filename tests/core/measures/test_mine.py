@@ -63,7 +63,9 @@ def test_same_seed_same_answer_and_an_interval_around_the_mean() -> None:
     b = mine_mutual_information(x[0], z[0], seed=2, **{**FAST, "steps": 30})
     np.testing.assert_array_equal(a.estimates, b.estimates)
     assert a.low <= a.estimate <= a.high
-    assert a.standard_error == pytest.approx(a.estimates.std(ddof=1) / math.sqrt(8))
+    spread = a.estimates.std(ddof=1)
+    assert a.standard_error == pytest.approx(math.sqrt(spread**2 / 8 + a.sampling_error**2))
+    assert a.high - a.estimate == pytest.approx(1.959964 * a.standard_error, rel=1e-5)
 
 
 @pytest.mark.parametrize(

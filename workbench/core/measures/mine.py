@@ -23,9 +23,12 @@ Several independent problems (``(problem, n, d)`` inputs) share that model too.
 **Estimate, interval, bias.** Each estimator has its own initialisation, its own minibatches
 and its own random train/held-out split of the samples; after training, its DV bound is
 evaluated on its held-out samples (marginal pairs from ``eval_shuffles`` random re-pairings).
-The estimate is the mean over estimators; the interval is the central ``level`` range of the
-individual estimators (a spread across replicates, not a confidence interval of the mean); the
-null estimators' mean is the estimator's bias at zero MI, reported beside it.
+The estimate is the mean over estimators; its standard error combines the spread across
+estimators (optimisation noise, which averages out) with the delta-method sampling error of a
+held-out bound (which does not: the estimators share the data); the interval is the estimate
+± z·SE. The null estimators' mean is the estimator's bias at zero MI, reported beside it. The
+interval covers the *bound* MINE converges to; it covers the true MI only where that bound is
+tight (low MI, low dimension), see below.
 
 **When it under-estimates, and by how much.** DV is a lower bound, and the trained T falls
 short of the optimum ``ln p(x,z)/(p(x)p(z)) + const``; held-out evaluation keeps overfitting
@@ -76,14 +79,18 @@ class MineEstimate:
 
     Attributes:
         estimate: Mean over estimators of the held-out DV bound.
-        low: Lower end of the central ``level`` range of the individual estimators.
-        high: Upper end of that range.
-        level: The range's nominal coverage of one estimator's value, e.g. 0.95.
+        low: ``estimate - z·standard_error``, z the normal quantile of ``level``.
+        high: ``estimate + z·standard_error``.
+        level: The interval's nominal coverage, e.g. 0.95 (of the held-out bound's value, not
+            of the true MI when the bound falls short of it; see the module).
         estimates: ``(estimator,)`` each estimator's held-out DV bound.
         null_estimates: ``(estimator,)`` the same for the null estimators (true MI 0).
         bias_at_zero: Mean of ``null_estimates``: the estimator's bias when X and Z are
             independent (about 0; negative values are the DV bound's downward pull).
-        standard_error: Standard deviation of ``estimates`` over √(n_estimators).
+        standard_error: ``√(s²/k + σ_eval²)``: s the standard deviation across the k
+            estimators (optimisation noise, averaged), σ_eval the root-mean-square delta-method
+            standard error of one held-out bound (the data's sampling noise, shared).
+        sampling_error: σ_eval.
         n_train: Samples each estimator trained on.
         n_eval: Held-out samples each estimator was evaluated on.
         steps: Optimiser steps.
@@ -98,6 +105,7 @@ class MineEstimate:
     null_estimates: FloatArray
     bias_at_zero: float
     standard_error: float
+    sampling_error: float
     n_train: int
     n_eval: int
     steps: int
@@ -194,8 +202,19 @@ def mine_mutual_information_batch(
     device = resolve_device(x, z)
     tx = as_float(x, "x", ndim=3, shape_doc="(problem, n_samples, d_x)", device=device)
     tz = as_float(z, "z", ndim=3, shape_doc="(problem, n_samples, d_z)", device=device)
-    _check_settings(tx, tz, n_estimators, hidden, steps, batch_size, lr, ema_rate, eval_fraction,
-                    eval_shuffles, level)  # fmt: skip
+    _check_settings(
+        tx,
+        tz,
+        n_estimators,
+        hidden,
+        steps,
+        batch_size,
+        lr,
+        ema_rate,
+        eval_fraction,
+        eval_shuffles,
+        level,
+    )
     n_problems, n, d_x = tx.shape
     d_z = tz.shape[2]
     k = n_estimators
@@ -250,11 +269,14 @@ def mine_mutual_information_batch(
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     with torch.no_grad():
-        bits = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen) / LN2  # (rows,)
-    bits = torch.where(active & torch.isfinite(bits), bits, torch.nan)
+        nats, se = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen)  # (rows,) each
+    bits = torch.where(active & torch.isfinite(nats), nats / LN2, torch.nan)
     values = bits.reshape(n_problems, 2, k).to("cpu", torch.float64).numpy()
-    return [_summary(values[p, 0], values[p, 1], level, n_train, n_eval, steps)
-            for p in range(n_problems)]  # fmt: skip
+    errors = (se / LN2).reshape(n_problems, 2, k).to("cpu", torch.float64).numpy()
+    return [
+        _summary(values[p, 0], values[p, 1], errors[p, 0], level, n_train, n_eval, steps)
+        for p in range(n_problems)
+    ]
 
 
 def _pairs(xs: Tensor, zs: Tensor, i: Tensor, iz: Tensor, joint: int) -> Tensor:
@@ -297,41 +319,67 @@ class _StatisticsNetworks:
 
 
 def _held_out_bound(
-    model: _StatisticsNetworks, xs: Tensor, zs: Tensor, eval_idx: Tensor, shuffles: int,
+    model: _StatisticsNetworks,
+    xs: Tensor,
+    zs: Tensor,
+    eval_idx: Tensor,
+    shuffles: int,
     gen: torch.Generator,
-) -> Tensor:  # fmt: skip
-    """DV bound in nats on each row's held-out samples: mean T(joint) - ln mean e^{T(marginal)}."""
+) -> tuple[Tensor, Tensor]:
+    """DV bound in nats on each row's held-out samples, and its sampling standard error.
+
+    Bound: ``mean T(joint) - ln mean e^{T(marginal)}``. Standard error by the delta method,
+    ``√(var T_joint / m + var e^{T_m} / (m (mean e^{T_m})²))`` with m the held-out count (the
+    marginal pairs re-use those m samples, so m, not their number, is the sample size).
+    """
     rows, m = eval_idx.shape
     t_joint = model(_pairs(xs, zs, eval_idx, eval_idx, joint=m))  # (rows, m)
     # Marginal pairs: the held-out x's with their z's re-paired by `shuffles` random permutations.
     order = torch.rand(rows, shuffles, m, generator=gen).argsort(dim=2).to(eval_idx.device)
     iz = eval_idx.gather(1, order.reshape(rows, -1))
     t_marg = model(_pairs(xs, zs, eval_idx, iz, joint=m))  # (rows, shuffles·m)
-    return t_joint.mean(dim=1) - (torch.logsumexp(t_marg, dim=1) - math.log(t_marg.shape[1]))
+    bound = t_joint.mean(dim=1) - (torch.logsumexp(t_marg, dim=1) - math.log(t_marg.shape[1]))
+    w = torch.exp(t_marg - t_marg.max(dim=1, keepdim=True).values)  # e^T up to a constant
+    var = t_joint.var(dim=1) / m + w.var(dim=1) / (m * w.mean(dim=1).square())
+    return bound, var.sqrt()
 
 
 def _summary(
-    real: FloatArray, null: FloatArray, level: float, n_train: int, n_eval: int, steps: int
+    real: FloatArray,
+    null: FloatArray,
+    sampling: FloatArray,
+    level: float,
+    n_train: int,
+    n_eval: int,
+    steps: int,
 ) -> MineEstimate:
-    ok = real[np.isfinite(real)]
+    from scipy.special import ndtri  # lazy: keeps importing the measures cheap
+
+    finite = np.isfinite(real)
+    ok = real[finite]
     ok_null = null[np.isfinite(null)]
     diverged = int(real.size - ok.size)
     if ok.size == 0:
         nan = math.nan
-        return MineEstimate(nan, nan, nan, level, real, null, nan, nan, n_train, n_eval, steps,
-                            diverged)  # fmt: skip
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(ok, [tail, 1.0 - tail])
-    se = float(ok.std(ddof=1) / math.sqrt(ok.size)) if ok.size > 1 else math.nan
+        return MineEstimate(
+            nan, nan, nan, level, real, null, nan, nan, nan, n_train, n_eval, steps, diverged
+        )
+    # Optimisation noise averages over estimators; the data's sampling noise does not (they
+    # share the samples), so it enters whole: SE² = s²/k + σ_eval².
+    spread = float(ok.std(ddof=1)) if ok.size > 1 else 0.0
+    eval_error = float(np.sqrt(np.mean(sampling[finite] ** 2)))
+    se = math.sqrt(spread**2 / ok.size + eval_error**2)
+    half = float(ndtri((1.0 + level) / 2.0)) * se
     return MineEstimate(
         estimate=float(ok.mean()),
-        low=float(low),
-        high=float(high),
+        low=float(ok.mean()) - half,
+        high=float(ok.mean()) + half,
         level=level,
         estimates=real,
         null_estimates=null,
         bias_at_zero=float(ok_null.mean()) if ok_null.size else math.nan,
         standard_error=se,
+        sampling_error=eval_error,
         n_train=n_train,
         n_eval=n_eval,
         steps=steps,
@@ -340,9 +388,18 @@ def _summary(
 
 
 def _check_settings(
-    tx: Tensor, tz: Tensor, n_estimators: int, hidden: int, steps: int, batch_size: int,
-    lr: float, ema_rate: float, eval_fraction: float, eval_shuffles: int, level: float,
-) -> None:  # fmt: skip
+    tx: Tensor,
+    tz: Tensor,
+    n_estimators: int,
+    hidden: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    ema_rate: float,
+    eval_fraction: float,
+    eval_shuffles: int,
+    level: float,
+) -> None:
     if tx.shape[:2] != tz.shape[:2]:
         raise ValueError(
             f"x and z must hold the same problems and samples: (problem, n_samples, d); "
