@@ -111,7 +111,9 @@ def summary_markdown(d: ReportData) -> str:
         "",
         "## Tests and choices",
         "",
-        f"Family: {d.family.description}; {d.family.size} tests, Holm-corrected at family-wise "
+        f"Family: {d.family.description} — the claim per layer at the main setting, per table "
+        "and over tables, the same at init, and the claim's test at every robustness setting; "
+        f"{d.family.size} tests, Holm-corrected at family-wise "
         f"α = {cfg.alpha:g}. Net-level tests: two-sided permutation tests of the difference in "
         f"mean entropy ({cfg.n_permutations} shuffles, drawn once and reused for every layer and "
         "setting). Over tables: a Welch-type test of the first task's mean against the mean of the "

@@ -164,11 +164,7 @@ def summary(ctx: RunContext) -> None:
     sides = claim_sides(ctx)
     n_layers = len(cfg.widths) + 1
     keys = layer_keys(n_layers)
-    family = TestFamily(
-        "every test in summary.md: the claim per layer at the main setting, per table and over "
-        "tables, at init, and at every robustness setting",
-        cfg.alpha,
-    )
+    family = TestFamily("every test in summary.md", cfg.alpha)
     results: Results = {}
     warnings: list[str] = []
     main = init = None
@@ -201,7 +197,8 @@ def summary(ctx: RunContext) -> None:
         warnings.append(f"tolerance below the nets' precision in {', '.join(flagged)}")
     results.update(verdict.as_results("summary/claim"))
     results["summary/claim"] = verdict.claim
-    results["summary/finding"] = verdict.line()
+    flag_note = f" [tolerance below the nets' precision in {', '.join(flagged)}]" if flagged else ""
+    results["summary/finding"] = verdict.line() + flag_note
     results["summary/flagged_layers"] = ", ".join(flagged) or "none"
     results.update(family.as_results("summary/tests"))
     power = _power(family, main, keys, flags) if isinstance(main, SettingTests) else {}
