@@ -125,10 +125,9 @@ def _wait_for_metrics(project: Path, n_lines: int, proc: subprocess.Popen[str]) 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         runs = list((project / "runs").glob("2*"))
-        if runs and (runs[0] / "metrics.jsonl").exists():
-            with open(runs[0] / "metrics.jsonl", "rb") as fh:
-                if fh.read().count(b"\n") >= n_lines:
-                    return Run(runs[0])
+        # Records, not lines: per-seed records are stored as column chunks.
+        if runs and len(Run(runs[0]).metric_records()[0]) >= n_lines:
+            return Run(runs[0])
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)
     raise AssertionError("the run did not start logging")

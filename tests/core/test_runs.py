@@ -246,3 +246,39 @@ def test_seed_range_of_a_multi_ensemble_config_is_recorded(project: Project) -> 
     config = TOY.make_config({"seeds": 7, "seed": 3, "tasks": ["first-bit", "parity", "majority"]})
     assert seeds_of(config) == (3, 21)
     assert seeds_of(LAB.make_config({"seeds": 4, "seed": 2})) == (2, 4)
+
+
+def test_arrays_saved_in_a_batch_write_the_index_once(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workbench.core import runs as runs_module
+
+    writer = project.create_run(lab="counting", config={}, device="cpu", seeds=(0, 1))
+    writes: list[dict[str, object]] = []
+    real = runs_module.atomic_write_toml
+
+    def counting(path: Path, data: dict[str, object]) -> None:
+        if path.name == "index.toml":
+            writes.append(dict(data))
+        real(path, data)
+
+    monkeypatch.setattr(runs_module, "atomic_write_toml", counting)
+    monkeypatch.setattr(type(writer), "index_interval", 3600.0)
+    writer.save_array("alone", np.zeros(2), axes=("x",))
+    assert len(writes) == 1  # outside a batch: written at once, as before
+    with writer.batch_arrays():
+        for i in range(30):
+            writer.save_array(f"many/a{i}", np.full(3, i), axes=("unit",))
+            # Each array is readable at once; only its metadata waits for the block's end.
+            assert Run(writer.path).array(f"many/a{i}").tolist() == [i] * 3
+        assert len(writes) == 1
+    assert len(writes) == 2 and len(writes[-1]) == 31
+    back = Run(writer.path)
+    assert back.array_meta("many/a29")["axes"] == ["unit"]
+    assert back.array_meta("alone")["shape"] == [2]
+    writer.close()
+
+
+def test_the_runner_writes_the_array_index_once_per_step(project: Project) -> None:
+    run = run_lab(LAB, LAB.make_config({}), project, device="cpu")
+    assert all(run.array_meta(name) for name in run.array_names())

@@ -133,7 +133,8 @@ def _run_steps(lab: Lab[Any], ctx: RunContext, writer: RunWriter) -> Run:
             writer.write_progress(step.key, 0, 1, {})
             started = time.perf_counter()
             apply_step_threads()  # the thread policy for the step's own (non-training) work
-            step.run(ctx)
+            with writer.batch_arrays():  # one arrays/index.toml write per step
+                step.run(ctx)
             writer.mark_step_done(step.key)
             seconds = time.perf_counter() - started
             log.info("step %s finished in %.2f s", step.key, seconds)

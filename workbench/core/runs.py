@@ -7,7 +7,8 @@ A **project** is a folder holding ``workbench.toml`` and ``runs/``::
       runs/
         20261121-050112-123-a1b2/
           run.toml            [run] [config] [results]
-          metrics.jsonl       one JSON record per logged step per seed, appended
+          metrics.jsonl       small records, and one line per chunk of per-seed records
+          metrics/*.npz       per-seed records as columns (workbench.core.metrics_store)
           progress.toml       the current step and its progress (rewritten, throttled)
           arrays/*.npy        numeric arrays (loaded with allow_pickle=False)
           arrays/index.toml   axis names, tick labels and descriptions of the arrays
@@ -33,6 +34,7 @@ Notebook use::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -53,6 +55,16 @@ import numpy as np
 from workbench.core.atomic import atomic_write_text, atomic_write_toml, atomic_write_with, read_toml
 from workbench.core.errors import ProjectError, RunFolderError, RunNotFoundError
 from workbench.core.locations import default_project_dir
+from workbench.core.metrics_store import (
+    CHUNK_DIR,
+    CHUNK_KEY,
+    expand_line,
+    filter_columns,
+    merge_columns,
+    read_chunk,
+    split_records,
+    write_chunk,
+)
 
 __all__ = [
     "PROJECT_FILE",
@@ -385,7 +397,7 @@ class Run:
                 log.warning("skipping a malformed metrics line in %s", file)
                 continue
             if isinstance(rec, dict):
-                records.append(rec)
+                records.extend(expand_line(self.path, rec))  # a chunk line is many records
         return records, offset + end + 1
 
     def metrics(self, **match: Any) -> dict[str, np.ndarray[Any, Any]]:
@@ -399,10 +411,46 @@ class Run:
             ``{"step": (n,), "seed": (n,), "loss": (n,), ...}``; a field missing from
             a record is NaN (numbers) or ``""`` (text).
         """
-        records, _ = self.metric_records()
-        if match:
-            records = [r for r in records if all(r.get(k) == v for k, v in match.items())]
-        return records_to_columns(records)
+        return merge_columns(self._metric_segments(match))
+
+    def _metric_segments(self, match: Mapping[str, Any]) -> list[dict[str, np.ndarray[Any, Any]]]:
+        """Column segments in file order: loose JSON records, and chunks read as columns."""
+        segments: list[dict[str, np.ndarray[Any, Any]]] = []
+        loose: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            kept = [r for r in loose if all(r.get(k) == v for k, v in match.items())]
+            segments.append(records_to_columns(kept))
+            loose.clear()
+
+        for rec in self._metric_lines():
+            name = rec.get(CHUNK_KEY)
+            if not isinstance(name, str):
+                loose.append(rec)
+                continue
+            flush()
+            columns = read_chunk(self.path, name)
+            if columns is not None:
+                segments.append(filter_columns(columns, match))
+        flush()
+        return segments
+
+    def _metric_lines(self) -> list[dict[str, Any]]:
+        """The complete lines of ``metrics.jsonl`` as dicts (chunk lines unexpanded)."""
+        try:
+            data = (self.path / METRICS_FILE).read_bytes()
+        except FileNotFoundError:
+            return []
+        lines = []
+        for line in data[: data.rfind(b"\n") + 1].splitlines():
+            try:
+                rec = json.loads(line) if line.strip() else None
+            except json.JSONDecodeError:
+                log.warning("skipping a malformed metrics line in %s", self.path / METRICS_FILE)
+                continue
+            if isinstance(rec, dict):
+                lines.append(rec)
+        return lines
 
     # arrays, checkpoints, texts -----------------------------------------------------------------
 
@@ -577,6 +625,12 @@ class RunWriter(Run):
         self._doc = document
         self._metrics_fh = open(self.path / METRICS_FILE, "a", encoding="utf-8")  # noqa: SIM115
         self._last_fsync = 0.0
+        chunks = self.path / CHUNK_DIR
+        self._n_chunks = len(list(chunks.glob("*.npz"))) if chunks.is_dir() else 0
+        self._index: dict[str, Any] | None = None  # arrays/index.toml, read once
+        self._index_batch = 0  # depth of batch_arrays() blocks
+        self._index_dirty = False
+        self._index_written = 0.0
         self._log_handler: logging.Handler | None = None
 
     @classmethod
@@ -685,8 +739,21 @@ class RunWriter(Run):
     # -- appended streams -----------------------------------------------------------------------
 
     def append_metrics(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Append records to ``metrics.jsonl``; each line is written whole and flushed."""
-        lines = "".join(json.dumps(_jsonable(r), separators=(",", ":")) + "\n" for r in records)
+        """Append records: per-seed runs as column chunks, the rest as JSON lines.
+
+        See :mod:`workbench.core.metrics_store`. A chunk is written whole before
+        the line naming it is appended; each line is written whole and flushed.
+        """
+        parts = []
+        for columns, loose in split_records([_jsonable(r) for r in records]):
+            if columns is None:
+                parts += [json.dumps(r, separators=(",", ":")) + "\n" for r in loose]
+                continue
+            self._n_chunks += 1
+            name = write_chunk(self.path, self._n_chunks, columns)
+            n = len(next(iter(columns.values())))
+            parts.append(json.dumps({CHUNK_KEY: name, "_records": n}) + "\n")
+        lines = "".join(parts)
         if not lines:
             return
         self._metrics_fh.write(lines)
@@ -752,9 +819,38 @@ class RunWriter(Run):
             meta["labels"] = {k: [str(v) for v in vs] for k, vs in labels.items()}
         if description:
             meta["description"] = description
-        index = self._array_index()
-        index[name] = meta
-        atomic_write_toml(self.path / ARRAYS_DIR / ARRAYS_INDEX, index)
+        if self._index is None:
+            self._index = self._array_index()
+        self._index[name] = meta
+        self._index_dirty = True
+        # Inside batch_arrays() the index is rewritten once at the end (and at most every
+        # index_interval seconds, so a kill -9 loses at most that much metadata; the
+        # arrays themselves are always complete files).
+        if not self._index_batch or time.monotonic() - self._index_written > self.index_interval:
+            self._write_index()
+
+    #: Inside batch_arrays(), arrays/index.toml is rewritten at most this often (seconds).
+    index_interval = 1.0
+
+    @contextlib.contextmanager
+    def batch_arrays(self) -> Iterator[None]:
+        """Defer ``arrays/index.toml`` rewrites of the arrays saved in the block to one write.
+
+        Each array is still written atomically as it is saved. The runner wraps every
+        lab step in this block: one index write per step instead of one per array.
+        """
+        self._index_batch += 1
+        try:
+            yield
+        finally:
+            self._index_batch -= 1
+            if not self._index_batch and self._index_dirty:
+                self._write_index()
+
+    def _write_index(self) -> None:
+        atomic_write_toml(self.path / ARRAYS_DIR / ARRAYS_INDEX, self._index or {})
+        self._index_dirty = False
+        self._index_written = time.monotonic()
 
     def save_checkpoint(self, name: str, tensors: Mapping[str, Any]) -> None:
         """Save tensors as ``checkpoints/<name>.safetensors`` atomically."""
