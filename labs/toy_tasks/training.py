@@ -41,7 +41,7 @@ from workbench.core.tasks import Task, all_inputs, make_task
 from workbench.measures import information_ratio_matrix
 
 from .config import ToyTasksConfig, arch_label, ensemble_name
-from .grouping import group_codes, layer_entropies, scaled_codes, target_mutual_information
+from .grouping import layer_entropies, scaled_codes, target_mutual_information
 
 __all__ = ["CHECK_EVERY", "LIVE_IR", "Curves", "EnsembleRun", "Snapshot", "layer_posts", "train"]
 
@@ -329,7 +329,10 @@ class _TrainingMonitor:
         last_hidden = layer_activations(self.model.select(ok.tolist()), self.x)[-2].post
         if not bool(torch.isfinite(last_hidden).all()):
             return None
-        codes = group_codes(last_hidden, self.cfg.tol, "chained")  # (seed, n_inputs)
+        # The run's own grouping setting, so the live number previews the final one.
+        codes = scaled_codes(
+            [last_hidden], self.cfg.tol, rule=self.cfg.rule, mode=self.cfg.tol_mode
+        ).codes[:, 0]  # (seed, n_inputs)
         ratios = information_ratio_matrix(codes)
         return float(ratios[~np.eye(len(ok), dtype=bool)].mean())
 
