@@ -27,6 +27,7 @@ SAMPLE_RUNS: dict[str, list[str]] = {
     "toy-tasks": [],  # the defaults: the README quotes what they find
     "fuzzy-xor": ["seeds=64"],
     "gpt2-residual-mi": [],
+    "path-dependence": ["seeds=16"],
 }
 
 
