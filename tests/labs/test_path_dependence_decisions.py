@@ -155,3 +155,28 @@ def test_pair_bookkeeping() -> None:
     assert lmc_fraction(np.array([0.0, 0.02, 0.2]), [0.01, 0.1, 1.0]).tolist() == pytest.approx(
         [1 / 3, 2 / 3, 1.0]
     )
+
+
+def test_live_line_shows_matching_progress() -> None:
+    from workbench.tui.follow import RunSnapshot
+    from workbench.tui.screens.live import stats_text
+
+    snap = RunSnapshot("r", status="running", done=256, total=552,
+                       info={"pairs_done": 256, "median_barrier": 0.01234})  # fmt: skip
+    line = stats_text(snap)
+    assert "pairs done 256" in line and "median barrier 0.01234" in line
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_pipeline_gives_the_same_barriers_on_cuda(
+    nets: tuple[EnsembleMLP, torch.Tensor, torch.Tensor],
+) -> None:
+    model, x, y = nets
+    pairs, _ = pair_set(model.n_seeds, 0, 0)
+    alphas = alpha_grid(9)
+    kw = {"methods": ("weight", "activation"), "normalization": "relu-scale"}
+    cpu = compare_pairs(model, pairs, x, y, "mse", alphas, **kw)  # type: ignore[arg-type]
+    gpu = compare_pairs(model.to("cuda"), pairs, x.cuda(), y.cuda(), "mse", alphas, **kw)  # type: ignore[arg-type]
+    for name, res in cpu.items():
+        np.testing.assert_allclose(gpu[name].barriers, res.barriers, atol=1e-5)

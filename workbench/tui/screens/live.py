@@ -80,6 +80,11 @@ def stats_text(snap: RunSnapshot, n_steps: int | None = None) -> str:
         if isinstance(value, (int, float)):
             total = f"/{snap.n_seeds}" if snap.n_seeds else ""
             parts.append(f"{key} {int(value)}{total}")
+    # Labs that match pairs of nets (path-dependence) report these instead of seed counts.
+    for key in ("pairs_done", "median_barrier"):
+        value = snap.info.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{key.replace('_', ' ')} {_short(float(value))}")
     return " · ".join(parts)
 
 
