@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
@@ -191,18 +191,24 @@ class CompareScreen(Screen[None]):
             table.add_row(Text(note, style="dim"), *[""] * len(self.runs))
         if 0 <= cursor < table.row_count:
             table.move_cursor(row=cursor)
-        self._show_key(table)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """Show the highlighted row's whole key and values under the legend."""
         self._show_key(event.data_table)
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """A table got focus: show its highlighted row in full."""
+        if isinstance(event.widget, DataTable):
+            self._show_key(event.widget)
+
     def _show_key(self, table: DataTable[Any]) -> None:
         legend = self.query_one("#compare-legend", Static)
-        if table.row_count == 0 or table.cursor_row < 0:
+        key = ""
+        if table.row_count and table.cursor_row >= 0 and table.has_focus:
+            key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value or ""
+        if not key:
             legend.update(self._legend())
             return
-        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value or ""
         which = "results" if table.id == "compare-results" else "config"
         values = [str(t.get(key, MISSING)) for t in self._tables(which)]
         text = self._legend()
