@@ -49,3 +49,19 @@ def test_import_linter_contracts_hold() -> None:
         pytest.skip("import-linter is not installed (pip install -e '.[test]')")
     proc = subprocess.run([exe], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+FIRST_SCREEN = ["workbench.tui.app", "workbench.render", "workbench.render.views"]
+
+
+@pytest.mark.parametrize("module", FIRST_SCREEN)
+def test_the_first_screen_does_not_wait_for_torch_or_scipy(module: str) -> None:
+    # torch (~2 s), scipy.stats (~1.3 s) and plotext (~1 s) are imported where they
+    # are used, never by importing the TUI or the renderers (benchmarks/bench_startup.py).
+    code = (
+        f"import sys, importlib; importlib.import_module({module!r}); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'scipy', 'plotext'));"
+        "print(sorted({m.split('.')[0] for m in bad})); sys.exit(1 if bad else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, f"{module} pulled in {proc.stdout.strip()} {proc.stderr[-2000:]}"

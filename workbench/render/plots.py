@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import plotext
 from rich.color import Color, ColorSystem
 from rich.style import Style
 from rich.text import Text
@@ -257,6 +256,8 @@ def render_plot(
         fig.title(title)
     if spec.x_label:
         fig.label(spec.x_label, "x")
+    import plotext  # lazily: importing plotext takes ~1 s, and the first screen draws no plot
+
     for i, (x, lo, hi) in enumerate(data.bands):
         if not x:
             continue
@@ -267,6 +268,8 @@ def render_plot(
         fig.draw(hi_sig)
         fig.draw(lo_sig)
     colours = _assign_colours(spec, palette)
+    import plotext  # lazily: importing plotext takes ~1 s, and the first screen draws no plot
+
     for i, (x, y) in enumerate(data.lines):
         if not x:
             continue
@@ -434,6 +437,8 @@ def _new_figure(width: int, height: int) -> Any:
     instances, so they are reached through ``type(...)``. The size limit is
     switched off: the figure's size is the widget's, not the real terminal's.
     """
+    import plotext  # lazily, see render_plot
+
     terminal = type(plotext.terminal)()
     terminal.limit(False, False)
     fig = type(plotext.figure)(parent=terminal)

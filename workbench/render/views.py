@@ -7,20 +7,21 @@ heatmap or spectrum for the same array.
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from workbench.core.lab import View
-from workbench.core.measures.spectra import PowerLawFit
 from workbench.core.runs import Run
-from workbench.measures import power_law_exponent
 from workbench.render.colors import ColorMode, detect_color_mode
 from workbench.render.heatmap import Heatmap
 from workbench.render.plots import PlotPalette, PlotSpec, curve_spec, render_plot, spectrum_spec
 from workbench.render.scatter import scatter_spec_from_array, spectrum_band_spec
+
+if TYPE_CHECKING:  # the measures import torch and scipy: seconds the first screen must not wait
+    from workbench.core.measures.spectra import PowerLawFit
 
 __all__ = [
     "PlotRenderable",
@@ -90,18 +91,25 @@ def array_heatmap(
     selected: tuple[int, int] | None = None,
     ramp: str = "viridis",
     mode: ColorMode | None = None,
+    index: int = 0,
 ) -> Heatmap:
     """A heatmap of a 2-D array, with tick labels and axis names from its metadata.
 
-    A 3-D or higher array shows its first 2-D slice (the title says so); a 1-D
+    A 3-D or higher array shows one 2-D slice: ``index`` along its first axis
+    (wrapping around), the first along any others; the title says which. A 1-D
     array is shown as one row.
     """
     arr = np.asarray(run.array(name), dtype=np.float64)
     meta = run.array_meta(name)
     title = view.title if view is not None and view.title else name
     if arr.ndim > 2:
-        title = f"{title} [first slice of {arr.shape}]"
-        arr = arr[(0,) * (arr.ndim - 2)]
+        k = index % arr.shape[0]
+        first = (list(meta.get("axes", [])) or ["axis 0"])[0]
+        tick = _labels_for(labels_of(meta).get(first), arr.shape[0])
+        which = tick[k] if tick else str(k)
+        shape = "×".join(str(n) for n in arr.shape)
+        title = f"{title} [{first} {which}: slice {k + 1}/{arr.shape[0]} of {shape}]"
+        arr = arr[(k,) + (0,) * (arr.ndim - 3)]
     elif arr.ndim < 2:
         arr = arr.reshape(1, -1)
     axes = list(meta.get("axes", []))[-2:]
@@ -138,6 +146,8 @@ def fit_spectrum_exponent(eigenvalues: Any) -> PowerLawFit | None:
     Returns:
         The fit, or ``None`` when the spectrum has too few positive eigenvalues to fit.
     """
+    from workbench.measures import power_law_exponent  # lazily: pulls in torch and scipy
+
     try:
         return power_law_exponent(np.asarray(eigenvalues, dtype=np.float64).ravel())
     except ValueError:
@@ -188,6 +198,20 @@ def renderable_for_view(run: Run, view: View, name: str) -> Any:
     if view.kind in ("spectrum", "curve", "scatter"):
         return PlotRenderable(array_plot_spec(run, name, view))
     return Text(f"{view.kind} views are not drawn here: {name}")
+
+
+def labels_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """The ``labels`` table of an array's metadata (``{}`` when it has none)."""
+    labels = meta.get("labels", {})
+    return labels if isinstance(labels, dict) else {}
+
+
+def n_slices(run: Run, name: str) -> int:
+    """How many 2-D slices :func:`array_heatmap` can show of an array (1 unless 3-D+)."""
+    shape = run.array_meta(name).get("shape")
+    if not isinstance(shape, list):
+        shape = list(run.array(name).shape)
+    return int(shape[0]) if len(shape) > 2 else 1
 
 
 def _labels_for(labels: Any, n: int) -> list[str] | None:
