@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Static
 from workbench.core.errors import WorkbenchError
 from workbench.core.lab import View
 from workbench.core.runs import Run
-from workbench.render.views import array_heatmap, array_plot_spec, default_view
+from workbench.render.views import array_heatmap, array_plot_spec, default_view, n_slices
 from workbench.tui.widgets.heatmap import HeatmapView
 from workbench.tui.widgets.plot import PlotView
 
@@ -36,6 +36,8 @@ class ArrayScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left_square_bracket", "step(-1)", "Previous", key_display="["),
         Binding("right_square_bracket", "step(1)", "Next", key_display="]"),
+        Binding("comma", "slice(-1)", "Slice -", key_display=",", tooltip="Previous 2-D slice"),
+        Binding("full_stop", "slice(1)", "Slice +", key_display=".", tooltip="Next 2-D slice"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
@@ -44,6 +46,8 @@ class ArrayScreen(Screen[None]):
         self.run = run
         self.items = list(items)
         self.index = index
+        #: Which 2-D slice of a 3-D array is on screen (along its first axis).
+        self.slice = 0
 
     @property
     def wb(self) -> WorkbenchApp:
@@ -82,9 +86,17 @@ class ArrayScreen(Screen[None]):
         await self.mount(widget, after="#array-caption")
         widget.focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The slice keys only show for arrays that have slices."""
+        if action == "slice":
+            return n_slices(self.run, self.items[self.index][0]) > 1
+        return True
+
     def _widget(self, name: str, view: View) -> Widget:
-        if view.kind == "heatmap":
-            heatmap = array_heatmap(self.run, name, view)
+        # A 3-D array (e.g. match/r2: seed × neuron × candidate) is read one 2-D slice
+        # at a time; as a curve it would be a tangle of meaningless lines.
+        if view.kind == "heatmap" or (view.kind == "curve" and n_slices(self.run, name) > 1):
+            heatmap = array_heatmap(self.run, name, view, index=self.slice)
             return HeatmapView.from_heatmap(heatmap, classes="array-view", id="array-heatmap")
         return PlotView(
             array_plot_spec(self.run, name, view), classes="array-view", id="array-plot"
@@ -94,4 +106,17 @@ class ArrayScreen(Screen[None]):
         """Show the previous or next array."""
         if len(self.items) > 1:
             self.index = (self.index + delta) % len(self.items)
+            self.slice = 0
             await self._show()
+            self.refresh_bindings()
+
+    async def action_slice(self, delta: int) -> None:
+        """Move along the first axis of a 3-D array, keeping the selected cell."""
+        n = n_slices(self.run, self.items[self.index][0])
+        if n <= 1:
+            return
+        cursor = self.query_one(HeatmapView).cursor if self.query(HeatmapView) else (0, 0)
+        self.slice = (self.slice + delta) % n
+        await self._show()
+        if self.query(HeatmapView):
+            self.query_one(HeatmapView).cursor = cursor

@@ -241,11 +241,8 @@ class LiveScreen(Screen[None]):
             step = f"step {snap.step}" if snap.step else ""
         status_style = STATUS_STYLE.get(snap.status, "")
         title = self.query_one("#live-title", Static)
-        title.update(
-            Text.assemble(
-                f"{snap.lab} · {snap.run_id} · ", (snap.status, status_style), f" · {step}"
-            )
-        )
+        # The run id is in the header; this line wraps rather than cut the step title.
+        title.update(Text.assemble((snap.status, status_style), f" · {snap.lab} · {step}"))
         bar = self.query_one("#live-progress", ProgressBar)
         if snap.status == "completed":
             bar.update(total=1, progress=1)
