@@ -7,8 +7,18 @@ accumulated, which is what the ``gpt2-residual-mi`` lab does per hook point.
 * **streaming**: :func:`workbench.core.models.gpt2.collect_residual_stream` into one
   :class:`workbench.measures.StreamingJointCovariance` per hook point, batch by batch; memory
   is ``O(H (2d)²)`` whatever the number of tokens.
-* **streaming (lab)**: the same with the lab's jackknife groups (16) and shuffles (19) and the
-  joint covariance of all hook points of both models (``layer_matrix``).
+* **streaming (lab)**: the same with the lab's jackknife groups (16) and shuffles (19, the
+  cheap part-derangement null) and the joint covariance of all hook points of both models
+  (``layer_matrix``).
+
+Then, at GPT-2 small's width (d = 768, one 512-row batch of one hook pair), the cost of
+groups and shuffles against the strongest plain alternative measured in the same run (one
+``zᵀz`` of the centred batch, ``z = [x, y]``): the old way (a Python loop of G small products
+for the groups, one product per uniform shuffle) and the new one (all groups in one batched
+product, all shuffles from one product of P parts). Last, a projection for GPT-2 small
+(25 hooks, d = 768, 100k tokens, K twins): the accumulators' memory bound from their real
+``nbytes()``, host memory, and time on CPU (measured rates) and on one GPU (measured when
+CUDA is present; otherwise flop counts at an assumed fraction of a stated peak).
 * **plain**: what the seed discussion did: keep every activation in memory, concatenate,
   then ``numpy.cov`` per hook point; memory ``O(n_tokens H d)``.
 
@@ -23,6 +33,7 @@ Usage::
     python benchmarks/bench_gpt2_activations.py
     python benchmarks/bench_gpt2_activations.py --quick
     python benchmarks/bench_gpt2_activations.py --gpt2 ~/models/gpt2 --device cuda
+    python benchmarks/bench_gpt2_activations.py --projection-only
 """
 
 from __future__ import annotations
@@ -46,6 +57,17 @@ from workbench.core.models.gpt2 import (
     residual_hook_names,
 )
 from workbench.measures import StreamingCovariance, StreamingJointCovariance
+
+#: GPT-2 small's shape, and the lab settings projected for it.
+GPT2_SMALL = {"hooks": 25, "d": 768, "tokens": 100_000, "params": 124_439_808}
+PROJECTED = {
+    "n_groups": 8,
+    "n_permutations": 19,
+    "null_parts": 4,
+    "copula_calibration": 2048,
+    "twins": 4,
+    "batch": 512,
+}
 
 
 def make_batches(
@@ -72,7 +94,12 @@ def streaming(
     d = int(models[0].config.n_embd)
     pairs = {
         name: StreamingJointCovariance(
-            d, d, device=device, n_groups=16 if lab else 1, n_permutations=19 if lab else 0
+            d,
+            d,
+            device=device,
+            n_groups=16 if lab else 1,
+            n_permutations=19 if lab else 0,
+            null="parts",
         )
         for name in names
     }
@@ -169,11 +196,173 @@ def bench_model(
     print(f"  max relative covariance difference, streaming vs plain: {err:.1e}")
 
 
+def _old_grouped_update(
+    m2s: list[torch.Tensor], z: torch.Tensor, groups: torch.Tensor, n_groups: int
+) -> None:
+    """The way before: one small product per group (a Python loop over groups)."""
+    for g in range(n_groups):
+        part = z[groups == g]
+        centred = part - part.mean(dim=0)
+        m2s[g].addmm_(centred.T, centred)
+
+
+def bench_accumulation(device: torch.device, repeats: int) -> dict[str, float]:
+    """Seconds per 512-row batch of one 768-wide hook pair, several ways, same run."""
+    d, n = GPT2_SMALL["d"], PROJECTED["batch"]
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64).to(device)
+    y = (0.5 * x.cpu() + torch.randn(n, d, generator=g, dtype=torch.float64)).to(device)
+    groups = (torch.arange(n) // 32 % 16).to(device)  # 16 groups of whole 'sequences'
+    m2 = torch.zeros(2 * d, 2 * d, dtype=torch.float64, device=device)
+    old_m2s = [torch.zeros_like(m2) for _ in range(16)]
+
+    def floor() -> None:
+        z = torch.cat([x, y], dim=1)
+        zc = z - z.mean(dim=0)
+        m2.addmm_(zc.T, zc)
+
+    def old_groups() -> None:
+        _old_grouped_update(old_m2s, torch.cat([x, y], dim=1), groups, 16)
+
+    def accumulator(**kw: Any) -> Callable[[], None]:
+        acc = StreamingJointCovariance(d, d, device=device, **kw)
+        acc.update(x, y, groups=groups if kw.get("n_groups", 1) > 1 else None)  # allocate
+
+        def run() -> None:
+            acc.update(x, y, groups=groups if kw.get("n_groups", 1) > 1 else None)
+
+        return run
+
+    ways = {
+        "plain zᵀz (floor)": floor,
+        "streaming, no groups, no shuffles": accumulator(),
+        "16 groups, old loop": old_groups,
+        "16 groups, batched": accumulator(n_groups=16),
+        "19 uniform shuffles (old null)": accumulator(n_permutations=19),
+        "19 shuffles from 4 parts (new null)": accumulator(n_permutations=19, null="parts"),
+        "lab before: 16 groups loop + 19 uniform shuffles": lambda: (
+            old_groups(),
+            ways_uniform(),
+        ),
+        "lab now: 16 groups + 19 shuffles from 4 parts": accumulator(
+            n_groups=16, n_permutations=19, null="parts"
+        ),
+    }
+    ways_uniform = accumulator(n_permutations=19)
+    times = {}
+    for label, fn in ways.items():
+        times[label] = best_of(fn, repeats, device)[0]
+    base = times["plain zᵀz (floor)"]
+    print(f"one 512-row batch of one d={d} hook pair on {device.type} (best of {repeats}):")
+    for label, t in times.items():
+        print(f"  {label:<50} {1e3 * t:>8.1f} ms  {t / base:>5.2f}x the floor")
+    return times
+
+
+def _nbytes_per_hook(device: torch.device, settings: dict[str, int]) -> int:
+    """Real bytes of one hook's accumulators (pair + baseline + copula + kurtosis), read
+    from ``nbytes()`` after one batch, plus the copula's normal-score maps."""
+    from workbench_labs.gpt2_residual_mi.stream import ResidualAccumulators
+
+    d = GPT2_SMALL["d"]
+    calibration = settings["copula_calibration"]
+    acc = ResidualAccumulators.create(
+        ("h",), d, n_groups=settings["n_groups"], n_permutations=settings["n_permutations"],
+        seed=0, layer_matrix=False, device=device, null_parts=settings["null_parts"],
+        baseline=True, copula_calibration=calibration, kurtosis=True,
+    )  # fmt: skip
+    rows = torch.randn(max(512, calibration), d, dtype=torch.float64, device=device)
+    acc.update({"h": rows}, {"h": rows + 1}, rows.shape[0] // 4, partner={"h": rows - 1})
+    maps = 2 * calibration * d * 8  # the two normal-score maps
+    return acc.nbytes() + maps + 2 * 4 * d * 8
+
+
+#: A CPU-only setting under 8 GB: fewer groups and shuffles, no copula column.
+CPU_SETTINGS = {"n_groups": 4, "n_permutations": 9, "null_parts": 4, "copula_calibration": 0}
+
+
+def _forward_seconds_per_token(device: torch.device) -> float:
+    """A GPT-2-small-shaped random model (12 x 768, 50257 tokens), body only, 4 x 256 tokens."""
+    config = gpt2_config(n_layer=12, n_embd=768, n_head=12, n_ctx=256, vocab_size=50257)
+    model = random_twin(config, seed=0, device=device)
+    names = residual_hook_names(12)
+    batch = make_batches(1, 4, 256, 16, 50257)
+    with torch.inference_mode():
+        list(collect_residual_stream([model], batch, names, device))  # warm up
+        seconds, _ = best_of(
+            lambda: list(collect_residual_stream([model], batch, names, device)), 2, device
+        )
+    return seconds / (4 * 256)
+
+
+def project_gpt2_small(
+    device: torch.device, acc_times: dict[str, float], gpu_tflops: float, efficiency: float
+) -> None:
+    h, d, tokens = GPT2_SMALL["hooks"], GPT2_SMALL["d"], GPT2_SMALL["tokens"]
+    k, batch = PROJECTED["twins"], PROJECTED["batch"]
+    model_bytes = 3 * GPT2_SMALL["params"] * 4  # trained, twin, partner in float32
+    print(
+        f"GPT-2 small projection: {h} hooks, d={d}, {tokens:,} tokens, {k} twins (one pass "
+        f"each, so memory does not grow with twins or tokens), layer_matrix off"
+    )
+    for label, settings in (("lab settings", PROJECTED), ("CPU-only settings", CPU_SETTINGS)):
+        per_hook = _nbytes_per_hook(torch.device("cpu"), settings)
+        acc_gb = h * per_hook / 1e9
+        total = acc_gb + model_bytes / 1e9 + 3 * h * batch * d * 4 / 1e9
+        print(
+            f"  {label} (n_groups={settings['n_groups']}, {settings['n_permutations']} "
+            f"shuffles from {settings['null_parts']} parts, copula "
+            f"{'on' if settings['copula_calibration'] else 'off'}): accumulators "
+            f"{per_hook / 1e6:,.0f} MB/hook x {h} = {acc_gb:.2f} GB; with the 3 models "
+            f"({model_bytes / 1e9:.2f} GB) and one batch of activations: {total:.2f} GB"
+        )
+    print(
+        "  on CUDA the accumulators and models live in device memory (an H100/H200 holds the "
+        "lab settings); host memory is then the token batches and the process, well under "
+        "8 GB. On CPU only the CPU-only settings fit under 8 GB."
+    )
+    # Time: every pass runs 3 forwards and, per hook, the pair and the baseline accumulators.
+    # The pair has groups and shuffles, the baseline groups only (measured at 16 groups).
+    lab_batch = acc_times["lab now: 16 groups + 19 shuffles from 4 parts"]
+    base_batch = acc_times["16 groups, batched"]
+    forward = _forward_seconds_per_token(device)
+    batches = tokens / batch
+    per_pass = batches * h * (lab_batch + base_batch) + tokens * 3 * forward
+    print(
+        f"  measured on {device.type}: forward {1e3 * forward:.3f} ms/token/model, "
+        f"accumulation {1e3 * (lab_batch + base_batch):.1f} ms per batch per hook; "
+        f"{per_pass / 60:.1f} min per twin pass, {k * per_pass / 60:.1f} min for {k} twins"
+    )
+    if device.type != "cuda":
+        # Flops per hook and batch: the grouped scatter 2 n D² (D = 2d) of the pair and of the
+        # baseline, the pair's part products 2 P n d²; forwards ~2 x params per token per
+        # model (fp32).
+        parts = PROJECTED["null_parts"]
+        acc_flops = h * (2 * 2 * batch * (2 * d) ** 2 + 2 * parts * batch * d * d)
+        total = k * (batches * acc_flops + tokens * 3 * 2 * GPT2_SMALL["params"])
+        seconds = total / (gpu_tflops * 1e12 * efficiency)
+        print(
+            f"  projected on one GPU at {gpu_tflops:g} TFLOP/s x {efficiency:.0%} efficiency "
+            f"(fp64 accumulation, fp32 forward; not measured here): {total / 1e12:,.0f} TFLOP, "
+            f"{seconds / 60:.1f} min for {k} twins"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer tokens, one repeat")
     parser.add_argument("--device", default="all", help="cpu, cuda or all (default)")
     parser.add_argument("--gpt2", default="gpt2", help="GPT-2 folder or cached hub name")
+    parser.add_argument(
+        "--projection-only", action="store_true", help="only the d=768 rows and the projection"
+    )
+    parser.add_argument(
+        "--gpu-tflops",
+        type=float,
+        default=19.5,
+        help="peak used for the GPU projection without CUDA (A100 fp64 tensor: 19.5)",
+    )
+    parser.add_argument("--gpu-efficiency", type=float, default=0.5, help="fraction of peak")
     args = parser.parse_args()
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
@@ -181,8 +370,17 @@ def main() -> None:
     if args.device != "all":
         devices = [torch.device(args.device)]
     repeats = 1 if args.quick else 3
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    import os
+
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"load average {os.getloadavg()[0]:.1f} (numbers under load are noisy; ratios are same-run)"
+    )
     for device in devices:
+        times = bench_accumulation(device, repeats)
+        project_gpt2_small(device, times, args.gpu_tflops, args.gpu_efficiency)
+        if args.projection_only:
+            continue
         scale = 4 if device.type == "cuda" else 1
         n_batches = (2 if args.quick else 6) * scale
         for label, n_layer, width in (

@@ -87,7 +87,11 @@ def mi_point(acc: StreamingJointCovariance, level: float) -> MIPoint:
     """Estimate, interval and null of the Gaussian MI held by a joint accumulator now."""
     details = acc.gaussian_mutual_information_details()
     interval = acc.gaussian_mutual_information_interval(level)
-    null = acc.permutation_test(bias_correction=False)
+    nan = math.nan
+    null_mean = null_q95 = p_value = nan
+    if acc.n_permutations:  # an accumulator without shuffles has no null: NaN
+        null = acc.permutation_test(bias_correction=False)
+        null_mean, null_q95, p_value = null.null_mean, null.null_quantiles[2], null.p_value
     # The correction is the same constant for every shuffle (it depends on n and the
     # dimensions only), so the corrected null is the plug-in null shifted by it.
     shift = details.plugin_bits - details.bits
@@ -97,10 +101,10 @@ def mi_point(acc: StreamingJointCovariance, level: float) -> MIPoint:
         plugin_bits=details.plugin_bits,
         low=interval.low,
         high=interval.high,
-        null_mean=null.null_mean,
-        null_q95=null.null_quantiles[2],
-        null_corrected_mean=null.null_mean - shift,
-        p_value=null.p_value,
+        null_mean=null_mean,
+        null_q95=null_q95,
+        null_corrected_mean=null_mean - shift,
+        p_value=p_value,
         ridge=details.ridge,
     )
 

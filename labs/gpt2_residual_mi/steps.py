@@ -134,7 +134,7 @@ def run_ceiling(ctx: RunContext) -> None:
 
 def _check_tokens(config: ResidualMIConfig, d: int, cumulative: list[int]) -> int:
     # The leave-one-group-out covariances must still have more samples than 2 d dimensions.
-    minimum = int(math.ceil((2 * d + 2) * config.n_groups / (config.n_groups - 1)))
+    minimum: int = math.ceil((2 * d + 2) * config.n_groups / (config.n_groups - 1))
     if cumulative[-1] < minimum:
         raise ConfigError(
             "n_sequences",

@@ -98,7 +98,8 @@ def combine(estimates: Sequence[float], leave_outs: Sequence[FloatArray], level:
     k = theta.size
     g = int(np.asarray(leave_outs[0]).size)
     token_se = float(np.mean([jackknife_se(v) for v in leave_outs]))
-    centre = float(np.mean([_jackknife_centre(t, v) for t, v in zip(theta, leave_outs, strict=True)]))
+    pairs = zip(theta, leave_outs, strict=True)
+    centre = float(np.mean([_jackknife_centre(t, v) for t, v in pairs]))
     twin_sd = float(theta.std(ddof=1)) if k > 1 else 0.0
     se = math.sqrt(token_se**2 + twin_sd**2 / k)
     dof = min(k, g) - 1 if k > 1 else g - 1

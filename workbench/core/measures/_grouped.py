@@ -1,17 +1,20 @@
 """Running moments of feature blocks split into jackknife groups, folded in one batched pass.
 
-The G groups' scatter matrices live in one ``(G, D, D)`` float64 tensor. A batch is folded in
-three steps, whatever G is:
+Each group g keeps its count ``n_g``, the sum ``s_g = Σ_i (z_i - c)`` and the scatter
+``S_g = Σ_i (z_i - c)(z_i - c)ᵀ`` of its rows about a fixed shift c (the first batch's mean),
+all G scatters in one ``(G, D, D)`` float64 tensor. A batch is folded in two steps:
 
-1. per-row group indices give per-group counts and means with one ``index_add_``;
-2. the rows, centred on their group's batch mean, are sorted by group into a zero-padded
-   ``(G, rows_per_group, D)`` tensor (padding rows are 0, so they add nothing);
-3. ``M2_g += Z_gᵀ Z_g + δ_g δ_gᵀ n_old n_part / n_new`` for every g at once with two in-place
-   ``baddbmm_`` calls (Chan, Golub & LeVeque 1979; see ``_moments``), so no ``(G, D, D)``
-   temporary is made.
+1. per-row group indices give the per-group sums with one ``index_add_``;
+2. the shifted rows, sorted by group into a zero-padded ``(G, rows_per_group, D)`` tensor
+   (padding rows are 0, so they add nothing), go into every ``S_g`` with one in-place
+   ``baddbmm_``: the flops of a single scatter of the whole batch, in one kernel call.
 
-The cost is one ``n × D × D`` product per batch (the flops of a single scatter of the whole
-batch) in one kernel call, instead of G small calls: groups add memory (G D² floats), not time.
+The moments are read as ``mean_g = c + s_g / n_g`` and ``M2_g = S_g - s_g s_gᵀ / n_g`` (and
+the same with the totals). Shifting by a value near the mean is the classic cure for the
+cancellation of raw moments (Chan, Golub & LeVeque 1983, "Algorithms for computing the sample
+variance", §3): the subtracted term is ``n (mean - c)(mean - c)ᵀ``, small when the stream's
+mean does not drift far from its first batch's. Unlike the pairwise update it needs no
+rank-one correction of every group per batch, which would touch all G D² numbers each time.
 With G = 1 the scatter uses the upper tiles only (``add_scatter_``), about 10/16 of a full
 product for two 768-wide blocks.
 """
@@ -41,8 +44,9 @@ class GroupedMoments:
         self.n_groups = int(n_groups)
         self.device = device
         self.counts = torch.zeros(self.n_groups, dtype=torch.int64)
-        self.means: torch.Tensor | None = None  # (G, D)
-        self.m2s: torch.Tensor | None = None  # (G, D, D)
+        self.shift: torch.Tensor | None = None  # (D,) c, the first batch's mean
+        self.sums: torch.Tensor | None = None  # (G, D) Σ (z - c)
+        self.m2s: torch.Tensor | None = None  # (G, D, D) Σ (z - c)(z - c)ᵀ
         self.n = 0
 
     @property
@@ -52,14 +56,15 @@ class GroupedMoments:
 
     def nbytes(self) -> int:
         """Bytes held by the group moments (0 before the first batch)."""
-        if self.m2s is None or self.means is None:
+        if self.m2s is None or self.sums is None:
             return 0
-        return self.m2s.numel() * 8 + self.means.numel() * 8
+        return (self.m2s.numel() + self.sums.numel()) * 8
 
-    def _allocate(self, device: torch.device) -> None:
+    def _allocate(self, device: torch.device, shift: torch.Tensor) -> None:
         self.device = device
         g, d = self.n_groups, self.width
-        self.means = torch.zeros(g, d, dtype=torch.float64, device=device)
+        self.shift = shift.clone()
+        self.sums = torch.zeros(g, d, dtype=torch.float64, device=device)
         self.m2s = torch.zeros(g, d, d, dtype=torch.float64, device=device)
 
     def blocks_of(self, arrays: tuple[object, ...], names: tuple[str, ...]) -> list[torch.Tensor]:
@@ -111,82 +116,64 @@ class GroupedMoments:
         ``groups`` (from :meth:`check_groups`) gives each row's group; ``None`` is round robin
         over the whole stream (sample ``i`` in group ``i mod G``).
         """
-        if self.m2s is None:
-            self._allocate(blocks[0].device)
-        assert self.m2s is not None and self.means is not None
-        device = blocks[0].device
-        size = blocks[0].shape[0]
         z = blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)  # (size, D)
+        device = z.device
+        size = z.shape[0]
+        if self.m2s is None:
+            self._allocate(device, z.mean(dim=0))
+        assert self.m2s is not None and self.sums is not None and self.shift is not None
+        zc = z - self.shift
         if self.n_groups == 1:
-            self._update_single(z)
+            self.sums[0] += zc.sum(dim=0)
+            centred = [zc[:, a:b] for a, b in _block_ranges(self.dims)]
+            add_scatter_(self.m2s[0], centred, self.edges)  # upper tiles; mirrored when read
+            self.counts[0] += size
             self.n += size
             return
         if groups is None:
             groups = (self.n + torch.arange(size, device=device)) % self.n_groups
         groups = groups.to(device=device, dtype=torch.int64)
         g_count = torch.bincount(groups, minlength=self.n_groups)  # (G,)
-        # 1. Per-group batch means.
-        sums = torch.zeros(self.n_groups, z.shape[1], dtype=z.dtype, device=device)
-        sums.index_add_(0, groups, z)
-        present = g_count > 0
-        part_mean = sums / g_count.clamp(min=1)[:, None].to(z.dtype)
-        # 2. Rows centred on their group's batch mean, sorted into (G, rows, D), zero-padded.
+        # 1. Per-group sums of the shifted rows.
+        self.sums.index_add_(0, groups, zc)
+        # 2. Shifted rows sorted into (G, rows, D), zero-padded, into every S_g at once.
         order = torch.argsort(groups, stable=True)
         sorted_groups = groups[order]
         starts = torch.cumsum(g_count, 0) - g_count
         within = torch.arange(size, device=device) - starts[sorted_groups]
         rows = int(g_count.max())
         padded = torch.zeros(self.n_groups, rows, z.shape[1], dtype=z.dtype, device=device)
-        padded[sorted_groups, within] = z[order] - part_mean[sorted_groups]
-        # 3. Chan's merge for every group at once, in place.
-        n_old = self.counts.to(device=device, dtype=z.dtype)
-        n_part = g_count.to(z.dtype)
-        n_new = n_old + n_part
-        delta = torch.where(present[:, None], part_mean - self.means, 0.0)
-        weight = torch.where(n_new > 0, n_old * n_part / n_new.clamp(min=1), 0.0)
-        scaled = delta * weight.sqrt()[:, None]
-        self.m2s.baddbmm_(scaled[:, :, None], scaled[:, None, :])
+        padded[sorted_groups, within] = zc[order]
         self.m2s.baddbmm_(padded.transpose(1, 2), padded)
-        self.means.add_(delta * torch.where(n_new > 0, n_part / n_new.clamp(min=1), 0.0)[:, None])
         self.counts += g_count.cpu()
         self.n += size
 
-    def _update_single(self, z: torch.Tensor) -> None:
-        assert self.m2s is not None and self.means is not None
-        n_old, n_part = int(self.counts[0]), z.shape[0]
-        n_new = n_old + n_part
-        part_mean = z.mean(dim=0)
-        delta = part_mean - self.means[0]
-        if n_old > 0:
-            self.m2s[0].addr_(delta, delta, alpha=n_old * n_part / n_new)
-        centred = [z[:, a:b] - part_mean[a:b] for a, b in _block_ranges(self.dims)]
-        add_scatter_(self.m2s[0], centred, self.edges)  # upper tiles; mirrored when read
-        self.means[0].add_(delta, alpha=n_part / n_new)
-        self.counts[0] += n_part
-
-    def _m2(self, g: int) -> torch.Tensor:
+    def _scatter(self, g: int) -> torch.Tensor:
+        """S_g about the shift, full (both triangles)."""
         assert self.m2s is not None
         if self.n_groups == 1:
             return mirror_blocks_(self.m2s[0].clone(), self.edges)
         return self.m2s[g].clone()
 
+    def _moments(self, n: int, s: torch.Tensor, scatter: torch.Tensor) -> Moments:
+        assert self.shift is not None
+        if n == 0:
+            return Moments(n=0, mean=self.shift.clone(), m2=torch.zeros_like(scatter))
+        mean_shift = s / n
+        return Moments(n=n, mean=self.shift + mean_shift, m2=scatter - torch.outer(s, mean_shift))
+
     def group(self, g: int) -> Moments:
         """Moments of group g, copied so later updates cannot change them."""
-        assert self.means is not None
-        return Moments(n=int(self.counts[g]), mean=self.means[g].clone(), m2=self._m2(g))
+        if self.sums is None:
+            raise ValueError("the accumulator has no samples yet")
+        return self._moments(int(self.counts[g]), self.sums[g].clone(), self._scatter(g))
 
     def total(self) -> Moments:
-        """Moments of every sample: ``M2 = Σ_g M2_g + Σ_g n_g (μ_g - μ)(μ_g - μ)ᵀ``."""
-        if self.m2s is None or self.means is None:
+        """Moments of every sample: ``M2 = Σ_g S_g - s sᵀ / n`` with ``s = Σ_g s_g``."""
+        if self.m2s is None or self.sums is None:
             raise ValueError("the accumulator has no samples yet")
-        if self.n_groups == 1:
-            return self.group(0)
-        n_g = self.counts.to(device=self.means.device, dtype=torch.float64)
-        n = float(n_g.sum())
-        mean = (n_g[:, None] * self.means).sum(dim=0) / n
-        spread = (self.means - mean) * n_g.sqrt()[:, None]  # (G, D)
-        m2 = self.m2s.sum(dim=0) + spread.T @ spread
-        return Moments(n=int(n), mean=mean, m2=m2)
+        scatter = self._scatter(0) if self.n_groups == 1 else self.m2s.sum(dim=0)
+        return self._moments(self.n, self.sums.sum(dim=0), scatter)
 
     def merge_from(self, other: GroupedMoments) -> None:
         """Fold another accumulator's groups into this one (group g into group g)."""
@@ -194,22 +181,23 @@ class GroupedMoments:
             raise ValueError(
                 "can only merge accumulators with the same dimensions and number of groups"
             )
-        if other.n == 0 or other.m2s is None or other.means is None:
+        if other.n == 0 or other.m2s is None or other.sums is None or other.shift is None:
             return
         if self.m2s is None:
-            self._allocate(other.m2s.device)
-        assert self.m2s is not None and self.means is not None
+            self._allocate(other.m2s.device, other.shift.to(other.m2s.device))
+        assert self.m2s is not None and self.sums is not None and self.shift is not None
         device = self.m2s.device
-        n_a = self.counts.to(device=device, dtype=torch.float64)
+        # Re-centre theirs on our shift: z - c = (z - c') + δ, δ = c' - c.
+        delta = other.shift.to(device) - self.shift
         n_b = other.counts.to(device=device, dtype=torch.float64)
-        n = n_a + n_b
-        theirs = torch.stack([other._m2(g) for g in range(other.n_groups)]).to(device)
-        delta = other.means.to(device) - self.means
-        weight = torch.where(n > 0, n_a * n_b / n.clamp(min=1), 0.0)
-        scaled = delta * weight.sqrt()[:, None]
-        mine = torch.stack([self._m2(g) for g in range(self.n_groups)])
-        self.m2s = mine + theirs + scaled[:, :, None] * scaled[:, None, :]
-        self.means = self.means + delta * torch.where(n > 0, n_b / n.clamp(min=1), 0.0)[:, None]
+        s_b = other.sums.to(device)
+        theirs = torch.stack([other._scatter(g) for g in range(other.n_groups)]).to(device)
+        cross = s_b[:, :, None] * delta[None, None, :]
+        theirs = theirs + cross + cross.transpose(1, 2)
+        theirs += n_b[:, None, None] * torch.outer(delta, delta)
+        mine = torch.stack([self._scatter(g) for g in range(self.n_groups)])
+        self.m2s = mine + theirs
+        self.sums = self.sums + s_b + n_b[:, None] * delta
         self.counts = self.counts + other.counts
         self.n += other.n
 

@@ -357,20 +357,16 @@ class StreamingJointCovariance:
         )  # derangement of each shuffle, this batch
         xc = (x - x.mean(dim=0))[order].view(parts, r, dx)
         yc = (y - y.mean(dim=0))[order].view(parts, r, dy)
-        # C[(p, a), (q, b)] = Σ_i x̃[p, i, a] ỹ[q, i, b]: one (P dx, r) @ (r, P dy) product.
-        c = xc.permute(0, 2, 1).reshape(parts * dx, r) @ yc.permute(1, 0, 2).reshape(r, parts * dy)
-        c4 = c.view(parts, dx, parts, dy).permute(0, 2, 1, 3)  # (P, P, dx, dy)
-        sigma = self._derangements.to(x.device)  # (J, P)
-        p_index = torch.arange(parts, device=x.device)
-        diagonal = c4[p_index, p_index].sum(dim=0)  # Σ_p C_pp: the observed pairing
-        # D_j = Σ_p C_{p σ_j(p)} - Σ_p C_pp for each derangement j: (J, dx, dy).
-        per_derangement = -diagonal.expand(sigma.shape[0], dx, dy).clone()
-        for p in range(parts):  # one (J, dx, dy) gather at a time bounds the temporaries
-            per_derangement += c4[p, sigma[:, p]]
-        # Δ_k += D_{j_k}, as a (K, J) one-hot product (no (K, dx, dy) gather).
-        onehot = torch.nn.functional.one_hot(which, sigma.shape[0]).to(per_derangement.dtype)
+        # C[p, q] = x̃_pᵀ ỹ_q for every pair of parts at once, laid out (P, P, dx, dy).
+        c = torch.matmul(xc.transpose(1, 2)[:, None], yc[None])
+        # Δ_k += Σ_pq W_k[p, q] C[p, q] with W_k = (permutation matrix of σ_k) - I: one
+        # (K, P²) @ (P², dx dy) product, no gathers.
+        sigma = self._derangements.to(x.device)[which]  # (K, P)
+        weights = torch.zeros(self.n_permutations, parts, parts, dtype=c.dtype, device=x.device)
+        weights.scatter_(2, sigma[:, :, None], 1.0)  # W_k[p, σ_k(p)] = 1
+        weights -= torch.eye(parts, dtype=c.dtype, device=x.device)
         self._perm_delta.view(self.n_permutations, -1).addmm_(
-            onehot, per_derangement.reshape(sigma.shape[0], -1)
+            weights.view(self.n_permutations, -1), c.view(parts * parts, -1)
         )
 
     def nbytes(self) -> int:
