@@ -14,8 +14,9 @@ Prints these tables:
    vs one argsort test per statistic (sections in _discrete_benchmarks.py).
 2. Gaussian MI between two 768-dimensional streams of 100k samples, accumulated batch by batch
    with ``StreamingJointCovariance`` (target: within 2x of the floor), against plain numpy
-   (``np.cov`` + ``slogdet`` on everything in memory) and against the compute floor: one bare
-   float64 torch matmul ``z^T z`` of the same size (z = [x, y], 100k x 1536).
+   (``np.cov`` + ``slogdet`` on everything in memory) and against the compute floor: the
+   streamed path's own arithmetic alone, the upper tiles of ``Z^T Z`` over all samples in
+   memory (z = [x, y], 100k x 1536), with a full ``z^T z`` (more flops) for reference.
 
 Timings are wall-clock on a possibly shared machine; the load average is printed with them, and
 ``--threads 1`` gives stable ratios when other processes compete for the cores.
@@ -38,6 +39,7 @@ from _discrete_benchmarks import (  # the IR, grouping and permutation-test sect
     bench_permutation_tests,
 )
 
+from workbench.core.measures._moments import add_scatter_, tile_edges
 from workbench.measures import StreamingJointCovariance
 
 
@@ -98,32 +100,44 @@ def bench_gaussian_mi(device: torch.device, quick: bool) -> None:
         ]
     )
     del pairs
-    start = time.perf_counter()
-    cov = np.cov(z, rowvar=False)
-    _, ld_x = np.linalg.slogdet(cov[:dim, :dim])
-    _, ld_y = np.linalg.slogdet(cov[dim:, dim:])
-    _, ld_xy = np.linalg.slogdet(cov)
-    mi_numpy = 0.5 * (ld_x + ld_y - ld_xy) / math.log(2)
-    numpy_s = time.perf_counter() - start
+    numpy_s = math.inf
+    for _ in range(2):  # best of 2, as the streamed path
+        start = time.perf_counter()
+        cov = np.cov(z, rowvar=False)
+        _, ld_x = np.linalg.slogdet(cov[:dim, :dim])
+        _, ld_y = np.linalg.slogdet(cov[dim:, dim:])
+        _, ld_xy = np.linalg.slogdet(cov)
+        mi_numpy = 0.5 * (ld_x + ld_y - ld_xy) / math.log(2)
+        numpy_s = min(numpy_s, time.perf_counter() - start)
 
-    # 3. The compute floor: one bare matmul z^T z of the same size, dtype and device.
+    # 3. The compute floor: the streamed path's own arithmetic and nothing else, i.e. the
+    #    upper tiles of Z^T Z (add_scatter_, (T + 1)/(2T) of a full matmul) over all samples
+    #    at once, in memory: no batching, centring, jackknife groups or merging. A full
+    #    z^T z does more arithmetic than the streamed path, so it is shown for reference only.
+    x_all = torch.from_numpy(np.ascontiguousarray(z[:, :dim])).to(device)
+    y_all = torch.from_numpy(np.ascontiguousarray(z[:, dim:])).to(device)
+    edges = tile_edges([dim, dim])
+    m2 = torch.zeros(2 * dim, 2 * dim, dtype=torch.float64, device=device)
+    floor_s = best_time(lambda: add_scatter_(m2.zero_(), [x_all, y_all], edges), device, repeats=2)
     z_t = torch.from_numpy(z).to(device)
-    floor_s = best_time(lambda: z_t.T @ z_t, device, repeats=2)
+    full_s = best_time(lambda: z_t.T @ z_t, device, repeats=2)
 
     print(f"\nGaussian MI: two {dim}-d streams x {n_samples:,} samples (float64, batch {batch})")
-    print(f"  {'method':<40}{'seconds':>10}{'samples/s':>14}{'/ floor':>10}")
+    print(f"  {'method':<44}{'seconds':>10}{'samples/s':>14}{'/ floor':>10}")
     for name, seconds in (
         ("StreamingJointCovariance (streamed)", streamed_s),
         ("numpy np.cov + slogdet (in memory)", numpy_s),
-        ("bare torch matmul z^T z (floor)", floor_s),
+        ("upper tiles of Z^T Z, in memory (floor)", floor_s),
+        ("full matmul z^T z (reference, more flops)", full_s),
     ):
         row = f"{seconds:>10.2f}{n_samples / seconds:>14,.0f}{seconds / floor_s:>10.2f}"
-        print(f"  {name:<40}{row}")
+        print(f"  {name:<44}{row}")
     verdict = "PASS" if streamed_s <= 2 * floor_s else "FAIL"
-    print(
-        f"  target streamed <= 2x floor: {verdict} ({streamed_s / floor_s:.2f}x; "
-        f"{numpy_s / streamed_s:.1f}x faster than numpy)"
-    )
+    if numpy_s >= streamed_s:
+        versus = f"{numpy_s / streamed_s:.2f}x faster than numpy"
+    else:  # say it the right way round: numpy holds everything in memory to win
+        versus = f"numpy in memory is {streamed_s / numpy_s:.2f}x faster than streaming"
+    print(f"  target streamed <= 2x floor: {verdict} ({streamed_s / floor_s:.2f}x); {versus}")
     print(
         f"  MI bits: true {truth:.4f}; streamed bias-corrected {estimate.bits:.4f}, "
         f"plug-in {estimate.plugin_bits:.4f}; numpy plug-in {mi_numpy:.4f}"
