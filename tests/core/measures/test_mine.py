@@ -25,10 +25,25 @@ def gaussian_pairs(
     return x, z, -0.5 * d * math.log2(1 - rho**2)
 
 
+def test_interval_covers_the_closed_form_in_most_repeats_fast() -> None:
+    # One batched model for 6 problems: d = 1, ρ = 0.3 and 0.6, three data sets each. Coverage
+    # is a rate, so the test asserts one: at least 5 of 6 (nominal 95% gives 5.7 on average).
+    gen = torch.Generator().manual_seed(7)
+    rho = torch.tensor([0.3, 0.3, 0.3, 0.6, 0.6, 0.6], dtype=torch.float64)[:, None, None]
+    x = torch.randn(6, 1500, 1, generator=gen, dtype=torch.float64)
+    z = rho * x + (1 - rho**2).sqrt() * torch.randn(6, 1500, 1, generator=gen, dtype=torch.float64)
+    truth = (-0.5 * torch.log2(1 - rho**2)).flatten().tolist()
+    ests = mine_mutual_information_batch(x, z, seed=0, **{**FAST, "steps": 300})
+    covered = sum(e.covers(t) for e, t in zip(ests, truth, strict=True))
+    assert covered >= 5, [
+        (round(e.low, 3), round(e.high, 3), round(t, 3)) for e, t in zip(ests, truth, strict=True)
+    ]
+
+
+@pytest.mark.slow
 def test_interval_covers_the_closed_form_in_most_repeats() -> None:
     # 2 dimensions × 2 correlations × 3 data sets = 12 repeats, low MI (0.07–0.45 bits), where
-    # the module documents that the interval is to be trusted. Coverage is a rate, so the test
-    # asserts a rate: at least 9 of 12 (the nominal 95% range of 8 estimators would give ~11).
+    # the module documents that the interval is to be trusted: at least 10 of 12.
     covered, errors = 0, []
     for d in (1, 2):
         for rho in (0.3, 0.6):
@@ -36,7 +51,7 @@ def test_interval_covers_the_closed_form_in_most_repeats() -> None:
             for est in mine_mutual_information_batch(x, z, seed=d, **FAST):
                 covered += est.covers(truth)
                 errors.append(est.estimate - truth)
-    assert covered >= 9, f"interval covered the truth in {covered}/12 repeats"
+    assert covered >= 10, f"interval covered the truth in {covered}/12 repeats"
     assert np.mean(np.abs(errors)) < 0.08
 
 
@@ -53,8 +68,8 @@ def test_mine_is_invariant_to_rescaling_a_feature() -> None:
     x, z, _ = gaussian_pairs(1, 500, 1, 0.5, seed=4)
     settings = {**FAST, "steps": 50}
     a = mine_mutual_information(x[0], z[0], seed=1, **settings)
-    b = mine_mutual_information(3.0 * x[0] + 1.0, -0.5 * z[0], seed=1, **settings)
-    assert a.estimate == pytest.approx(b.estimate, abs=1e-4)
+    b = mine_mutual_information(3.0 * x[0] + 1.0, 0.5 * z[0] - 2.0, seed=1, **settings)
+    assert a.estimate == pytest.approx(b.estimate, abs=1e-3)
 
 
 def test_same_seed_same_answer_and_an_interval_around_the_mean() -> None:
