@@ -234,6 +234,7 @@ class _TrainingMonitor:
         self.curve_h: list[FloatArray] = []
         self.curve_mi: list[FloatArray] = []
         self.curve_seconds = 0.0
+        self.frozen_before = np.zeros(model.n_seeds, dtype=bool)
 
     def __call__(self, progress: TrainProgress) -> None:
         self._capture(progress)
@@ -265,7 +266,8 @@ class _TrainingMonitor:
     def start(self) -> None:
         """Measure the curve's step 0 on the untrained model (the engine reports from step 5)."""
         if self.curve_steps:
-            self._measure(np.zeros(self.model.n_seeds, dtype=bool), 1)
+            none = np.zeros(self.model.n_seeds, dtype=bool)
+            self._measure(none, none, 1)
 
     def _measure_curve(self, progress: TrainProgress) -> None:
         """Measure at each curve step (a multiple of CHECK_EVERY, so a report falls on it).
@@ -282,17 +284,32 @@ class _TrainingMonitor:
             repeats = len(self.curve_steps) - due
         else:
             repeats = sum(1 for s in self.curve_steps[due:] if s <= progress.step)
-        self._measure(progress.diverged, repeats)
+        self._measure(progress.converged | progress.diverged, progress.diverged, repeats)
 
-    def _measure(self, diverged: npt.NDArray[np.bool_], repeats: int) -> None:
+    def _measure(
+        self, frozen: npt.NDArray[np.bool_], diverged: npt.NDArray[np.bool_], repeats: int
+    ) -> None:
+        """Measure the nets that may have moved; a net already frozen at the previous
+        measurement has the same weights, so its values are carried over exactly."""
         start = time.perf_counter()
-        codes = scaled_codes(
-            layer_posts(self.model, self.x), self.cfg.tol, rule=self.cfg.rule,
-            mode=self.cfg.tol_mode,
-        ).codes  # fmt: skip
-        h = layer_entropies(codes)
-        mi = target_mutual_information(codes, self.target)
+        if self.curve_h:
+            h, mi = self.curve_h[-1].copy(), self.curve_mi[-1].copy()
+        else:
+            shape = (self.model.n_seeds, self.model.n_layers)
+            h, mi = np.full(shape, np.nan), np.full(shape, np.nan)
+        moved = np.flatnonzero(~self.frozen_before)
+        if moved.size:
+            model = self.model if moved.size == self.model.n_seeds else self.model.select(
+                moved.tolist()
+            )  # fmt: skip
+            codes = scaled_codes(
+                layer_posts(model, self.x), self.cfg.tol, rule=self.cfg.rule,
+                mode=self.cfg.tol_mode,
+            ).codes  # fmt: skip
+            h[moved] = layer_entropies(codes)
+            mi[moved] = target_mutual_information(codes, self.target)
         h[diverged], mi[diverged] = np.nan, np.nan
+        self.frozen_before = frozen.copy()
         self.curve_h.extend([h] * repeats)
         self.curve_mi.extend([mi] * repeats)
         self.curve_seconds += time.perf_counter() - start
