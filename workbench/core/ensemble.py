@@ -30,18 +30,21 @@ Typical use::
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from workbench.core.checkpoints import (
+    ensemble_from_state_dict,
+    load_checkpoint,
+    save_checkpoint,
+)
 from workbench.core.errors import ConfigError
 from workbench.core.models.mlp import (
     ACTIVATIONS,
@@ -53,7 +56,7 @@ from workbench.core.models.mlp import (
 )
 from workbench.core.optim import OPTIMIZERS
 from workbench.core.threads import thread_scope
-from workbench.core.trainer import WorkingSet
+from workbench.core.trainer import WorkingSet, batch_indices
 
 __all__ = [
     "ACTIVATIONS",
@@ -78,13 +81,6 @@ log = logging.getLogger(__name__)
 
 LOSSES = ("mse", "bce-with-logits")
 """Per-seed losses, each a mean over batch and output units."""
-
-CHECKPOINT_FORMAT = "workbench.ensemble-mlp/1"
-
-#: Minibatch indices drawn and copied to the device at a time (see _batch_indices),
-#: and at most this many epochs' worth.
-_INDICES_PER_COPY = 1 << 16
-_MAX_EPOCHS_PER_COPY = 256
 
 
 @dataclass(frozen=True)
@@ -305,7 +301,7 @@ def train_ensemble(
     diverged = torch.zeros(n_seeds, dtype=torch.bool, device=device)
     steps_trained = torch.zeros(n_seeds, dtype=torch.long, device=device)
     last_loss = torch.full((n_seeds,), math.nan, dtype=model.dtype, device=device)
-    batches = _batch_indices(x.shape[-2], config.batch_size, config.data_seed, device)
+    batches = batch_indices(x.shape[-2], config.batch_size, config.data_seed, device)
     history: list[np.ndarray] = []
     history_steps: list[int] = []
     start = last_time = time.perf_counter()
@@ -371,71 +367,6 @@ def train_ensemble(
         history_steps=np.asarray(history_steps, dtype=np.int64),
         steps_run=step,
         seconds=seconds,
-    )
-
-
-def save_checkpoint(model: EnsembleMLP, path: str | Path) -> None:
-    """Write all seeds to one safetensors file.
-
-    Keys are ``layers.{i}.weight: (seed, d_out, d_in)`` and ``layers.{i}.bias:
-    (seed, d_out)``; the metadata records the activation and the seeds.
-    """
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
-    metadata = {
-        "format": CHECKPOINT_FORMAT,
-        "activation": model.activation,
-        "seeds": json.dumps(list(model.seeds)),
-    }
-    save_file(tensors, str(path), metadata=metadata)
-
-
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> EnsembleMLP:
-    """Read an ensemble written by :func:`save_checkpoint`.
-
-    Raises:
-        ValueError: If the file lacks the ensemble metadata or layer keys.
-    """
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt", device="cpu") as fh:
-        metadata = fh.metadata() or {}
-        tensors = {key: fh.get_tensor(key) for key in fh.keys()}  # noqa: SIM118 (not a dict)
-    if metadata.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{path} is not an ensemble checkpoint (format {metadata.get('format')!r}, "
-            f"expected {CHECKPOINT_FORMAT!r}); use ensemble_from_state_dict for bare tensors"
-        )
-    seeds = [int(s) for s in json.loads(metadata["seeds"])]
-    return ensemble_from_state_dict(tensors, metadata["activation"], seeds).to(device)
-
-
-def ensemble_from_state_dict(
-    tensors: Mapping[str, Tensor],
-    activation: str,
-    seeds: Iterable[int] | None = None,
-) -> EnsembleMLP:
-    """Rebuild an ensemble from ``layers.{i}.weight`` / ``layers.{i}.bias`` tensors.
-
-    Raises:
-        ValueError: If a layer's weight or bias is missing or the shapes do not chain.
-    """
-    n_layers = sum(1 for key in tensors if key.startswith("layers.") and key.endswith(".weight"))
-    missing = [
-        key
-        for i in range(n_layers)
-        for key in (f"layers.{i}.weight", f"layers.{i}.bias")
-        if key not in tensors
-    ]
-    if n_layers == 0 or missing:
-        raise ValueError(
-            f"expected keys layers.0.weight, layers.0.bias, ...; missing {missing or 'all'}"
-        )
-    weights = [tensors[f"layers.{i}.weight"] for i in range(n_layers)]
-    biases = [tensors[f"layers.{i}.bias"] for i in range(n_layers)]
-    return EnsembleMLP.from_layers(
-        weights, biases, activation, None if seeds is None else list(seeds)
     )
 
 
@@ -517,29 +448,6 @@ def _update_flags(
     diverged.logical_or_(~finite)
     converged.logical_or_((loss < threshold) & ~diverged)
     return ~(converged | diverged)
-
-
-def _batch_indices(
-    n: int, batch_size: int | None, data_seed: int, device: torch.device
-) -> Iterator[Tensor | None]:
-    """Endless minibatch indices: a fresh permutation per epoch from one generator.
-
-    Yields ``None`` forever for full-batch training. The last batch of an epoch may
-    be smaller. All seeds see the same batches, whatever seeds are trained together.
-    Permutations are drawn on the CPU (the same on every device) for many epochs at
-    a time and moved in one copy, so a CUDA run does not synchronise every epoch.
-    """
-    if batch_size is None or batch_size >= n:
-        while True:
-            yield None
-    gen = torch.Generator(device="cpu").manual_seed(data_seed)
-    epochs_per_copy = min(_MAX_EPOCHS_PER_COPY, max(1, _INDICES_PER_COPY // n))
-    while True:
-        perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(epochs_per_copy)])
-        perms = perms.to(device)  # (epochs, n)
-        for perm in perms:
-            for start in range(0, n, batch_size):
-                yield perm[start : start + batch_size]
 
 
 def _check_data(model: EnsembleMLP, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -36,10 +36,15 @@ from torch import Tensor
 from workbench.core.models.mlp import EnsembleMLP
 from workbench.core.optim import make_optimizer
 
-__all__ = ["WorkingSet"]
+__all__ = ["WorkingSet", "batch_indices"]
 
 #: Compact once dead rows exceed this fraction of the rows held.
 DEAD_FRACTION = 1 / 8
+
+#: Minibatch indices drawn and copied to the device at a time (see _batch_indices),
+#: and at most this many epochs' worth.
+_INDICES_PER_COPY = 1 << 16
+_MAX_EPOCHS_PER_COPY = 256
 
 #: Products whose output has fewer columns than this (and fewer than rows) are
 #: computed transposed: MKL's batched small GEMM is several times slower for very
@@ -305,3 +310,26 @@ def _matmul_into(a: Tensor, b: Tensor, out: Tensor) -> None:
         out.copy_(torch.bmm(b.transpose(1, 2), a.transpose(1, 2)).transpose(1, 2))
     else:
         torch.bmm(a, b, out=out)
+
+
+def batch_indices(
+    n: int, batch_size: int | None, data_seed: int, device: torch.device
+) -> Iterator[Tensor | None]:
+    """Endless minibatch indices: a fresh permutation per epoch from one generator.
+
+    Yields ``None`` forever for full-batch training. The last batch of an epoch may
+    be smaller. All seeds see the same batches, whatever seeds are trained together.
+    Permutations are drawn on the CPU (the same on every device) for many epochs at
+    a time and moved in one copy, so a CUDA run does not synchronise every epoch.
+    """
+    if batch_size is None or batch_size >= n:
+        while True:
+            yield None
+    gen = torch.Generator(device="cpu").manual_seed(data_seed)
+    epochs_per_copy = min(_MAX_EPOCHS_PER_COPY, max(1, _INDICES_PER_COPY // n))
+    while True:
+        perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(epochs_per_copy)])
+        perms = perms.to(device)  # (epochs, n)
+        for perm in perms:
+            for start in range(0, n, batch_size):
+                yield perm[start : start + batch_size]
