@@ -3,22 +3,20 @@
 ``workbench run`` feeds it run events; ``workbench show RUN --follow`` feeds it
 what a :class:`~workbench.tui.follow.RunFollower` reads from the run folder, so
 both look the same. Each step gets its own task (a new step never shows the
-previous step's count), and the step's title and live numbers share one column
-that is cut to the width the bar, counts and times leave::
+previous step's count), its title is cut to the width the bar, counts and times
+leave, and the live numbers of the step in progress go on a line of their own
+under the steps, so they never push the bar or the ETA off screen::
 
-    [1/6] Train the ensembles    ━━━━━━━━━━━━━━━━━━ 1200/5000 0:00:12 eta 0:00:31
+    [1/6] Train the ensembles ━━━━━━━━━━━━━━━━━━━━ 1200/5000 0:00:12 eta 0:00:31
       converged=12 diverged=0 steps_per_second=96.1
-
-The live numbers go on a second line so they never push the bar or the ETA off
-screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -55,7 +53,7 @@ def info_text(info: Mapping[str, Any]) -> str:
 
 
 class _LabelColumn(ProgressColumn):
-    """The step's title, and under it its live numbers, each cut to the room left."""
+    """The step's title, cut to the room the other columns leave."""
 
     def __init__(self, console: Console) -> None:
         super().__init__()
@@ -63,12 +61,19 @@ class _LabelColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         width = max(MIN_LABEL, self.console.width - FIXED_CELLS)
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(_cut(task.description, width))
-        info = str(task.fields.get("info", ""))
-        if info:
-            text.append("\n" + _cut("  " + info, width), style="dim")
-        return text
+        return Text(_cut(task.description, width), no_wrap=True, overflow="ellipsis")
+
+
+class _StepsProgress(Progress):
+    """The steps' table, then one line with the live numbers of the step in progress."""
+
+    info = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        if self.info:
+            line = _cut("  " + self.info, max(MIN_LABEL, self.console.width - 1))
+            yield Text(line, style="dim", no_wrap=True)
 
 
 def _cut(text: str, width: int) -> str:
@@ -84,7 +89,7 @@ class RunProgress:
     """
 
     def __init__(self, console: Console, *, quiet: bool = False) -> None:
-        self.progress = Progress(
+        self.progress = _StepsProgress(
             _LabelColumn(console),
             BarColumn(bar_width=20),
             MofNCompleteColumn(),
@@ -108,9 +113,9 @@ class RunProgress:
     def start_step(self, label: str, key: str = "") -> None:
         """A new step: the previous one's line stays as it ended; a fresh task starts."""
         if self._task is not None:
-            self.progress.update(self._task, info="")
             self.progress.stop_task(self._task)
-        self._task = self.progress.add_task(label, total=None, info="")
+        self.progress.info = ""
+        self._task = self.progress.add_task(label, total=None)
         self._step = key or label
 
     def advance(self, done: float, total: float, info: Mapping[str, Any]) -> None:
@@ -118,9 +123,8 @@ class RunProgress:
         if self._task is None:
             self.start_step("running")
         assert self._task is not None
-        self.progress.update(
-            self._task, completed=done, total=total if total > 0 else None, info=info_text(info)
-        )
+        self.progress.info = info_text(info)
+        self.progress.update(self._task, completed=done, total=total if total > 0 else None)
 
     def finish_step(self) -> None:
         """The current step is done: its bar full."""
@@ -128,7 +132,8 @@ class RunProgress:
             return
         task = self.progress.tasks[-1]
         done = task.total if task.total else max(task.completed, 1)
-        self.progress.update(self._task, completed=done, total=done, info="")
+        self.progress.info = ""
+        self.progress.update(self._task, completed=done, total=done)
 
     def on_event(self, event: RunEvent) -> None:
         """Feed one event of a running lab (``run_lab(on_event=...)``)."""
