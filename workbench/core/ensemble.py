@@ -10,7 +10,8 @@ Each seed is still its own experiment:
 * its initial weights come from its own ``torch.Generator`` seeded with its seed
   alone, so seed k of a 200-seed run equals seed k trained alone;
 * it has its own loss, and it is frozen (parameters and optimiser state stop
-  changing) once that loss is below ``loss_threshold``;
+  changing, and it is no longer computed at all) once that loss is below
+  ``loss_threshold``;
 * a seed whose loss (or squared gradient norm) becomes NaN or infinite is
   flagged as diverged and frozen, while the others carry on.
 
@@ -265,8 +266,12 @@ def train_ensemble(
     batch; a seed with L_k < ``loss_threshold`` is marked converged and one with a
     non-finite L_k diverged, and both are frozen before the update, so a converged
     seed keeps exactly the parameters that met the threshold. The remaining seeds
-    take one optimiser step. Nothing is copied to the host between reports, so on
-    CUDA the loop runs without synchronising.
+    take one optimiser step. Frozen seeds are packed away and cost nothing
+    (:mod:`workbench.core.trainer`); a frozen seed's reported loss is the one at
+    which it froze (until the final full-data evaluation). Checking for newly frozen
+    seeds reads one bool per step from the device: free on a CPU, one small
+    synchronisation per step on CUDA. The torch thread count follows
+    :mod:`workbench.core.threads` for the duration of the call.
 
     Args:
         model: The ensemble; its parameters are updated in place.

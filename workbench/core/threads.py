@@ -55,9 +55,11 @@ log = logging.getLogger(__name__)
 THREADS_ENV = "WORKBENCH_THREADS"
 
 #: Multiply-adds per training step below which one thread is chosen whatever the
-#: machine: under about 2 M, per-op threading overhead (a few µs per op, ~30 ops
-#: per step) is as large as the arithmetic saved (benchmarks/bench_ensemble.py
-#: prints the one- and two-thread rates on either side of it).
+#: machine. A step is ~30 ops, and each op handed to a second thread costs a few µs
+#: of OpenMP hand-off; at 2 M multiply-adds (~1 ms of arithmetic per step on one
+#: core) that overhead is ~10%, so below it a second thread cannot win much. It is
+#: an estimate: benchmarks/bench_ensemble.py prints the one- and two-thread times on
+#: either side of it (16 seeds: 1.6 M, 200 seeds: 20 M), quiet and contended.
 SMALL_WORK = 2_000_000
 
 _override: int | None = None
