@@ -78,6 +78,7 @@ LAB: Lab[PathDependenceConfig] = Lab(
                 ),
                 View("curve", "Barrier quantiles per method", "*/barrier_quantiles", "quantile"),
                 View("heatmap", "Connected fraction", "*/lmc_fraction", "threshold", "method"),
+                View("heatmap", "Median barrier by α grid", "*/alpha_sweep", "points", "method"),
                 View("table", "Alignment tests", "alignment/"),
             ),
         ),

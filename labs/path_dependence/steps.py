@@ -182,6 +182,33 @@ def _save_method(ctx: RunContext, g: Group, pairs: Any, res: MethodResult, order
     })  # fmt: skip
 
 
+def _alpha_sweep(
+    ctx: RunContext, g: Group, results: dict[str, MethodResult], alphas: FloatArray
+) -> None:
+    """Median barrier on coarser α grids (every k-th point of the grid, both ends kept).
+
+    The barrier is a maximum over the grid, so a coarse grid can only underestimate it; this
+    shows how much the reported number depends on ``n_alphas``.
+    """
+    cfg = _cfg(ctx)
+    strides = [
+        k for k in (8, 4, 2, 1) if (len(alphas) - 1) % k == 0 and (len(alphas) - 1) // k >= 2
+    ]
+    names = list(results)
+    table = np.array([
+        [float(np.median(barrier(results[m].losses[:, ::k], alphas[::k],
+                                 cfg.barrier_definition)[0])) for k in strides]
+        for m in names
+    ])  # fmt: skip
+    grids = [str((len(alphas) - 1) // k + 1) for k in strides]
+    ctx.save_array(f"{g.name}/alpha_sweep", table, axes=("method", "grid"),
+                   labels={"method": names, "grid": grids},
+                   description="median barrier on coarser α grids")  # fmt: skip
+    for m, row in zip(names, table, strict=True):
+        put(ctx, {f"{g.name}/barrier/{m}/median_at_{n}_alphas": float(v)
+                  for n, v in zip(grids, row, strict=True)})  # fmt: skip
+
+
 def barriers(ctx: RunContext) -> None:
     """Match every pair and measure its barrier before and after each alignment."""
     cfg = _cfg(ctx)
@@ -233,6 +260,7 @@ def barriers(ctx: RunContext) -> None:
             labels={"method": names, "threshold": [f"{t:g}" for t in cfg.lmc_sweep]},
             description="fraction of pairs with barrier below each threshold",
         )  # fmt: skip
+        _alpha_sweep(ctx, g, results, alphas)
         if "weight" in results:
             w = results["weight"]
             ctx.save_array(f"{g.name}/weight_sweeps", w.sweeps, axes=("pair",))

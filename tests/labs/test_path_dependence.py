@@ -222,6 +222,7 @@ def test_quick_preset_is_small() -> None:
     assert cfg.seeds * len(cfg.tasks) <= 16 and len(cfg.width_sweep) <= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["missing", "no-checkpoints", "architectures"])
 def test_bad_sources_exit_2_with_one_message_in_the_cli(
     project: Project, kind: str, monkeypatch: pytest.MonkeyPatch
@@ -250,3 +251,15 @@ def test_bad_sources_exit_2_with_one_message_in_the_cli(
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "'from_run'" in errors[0]
     assert len(project.runs()) == before  # no run folder
+
+
+def test_coarser_alpha_grids_can_only_lower_the_barrier(tiny_run: Run) -> None:
+    sweep = tiny_run.array("first-bit/alpha_sweep")
+    meta = tiny_run.array_meta("first-bit/alpha_sweep")
+    assert meta["labels"]["grid"] == ["3", "5", "9"]
+    # A subset of the grid gives a max over fewer points, pair by pair: medians are ordered.
+    assert np.all(np.diff(sweep, axis=1) >= -1e-12)
+    for row, method in enumerate(meta["labels"]["method"]):
+        assert sweep[row, -1] == pytest.approx(
+            tiny_run.results[f"first-bit/barrier/{method}/median"]
+        )
