@@ -46,10 +46,11 @@ logger = logging.getLogger(__name__)
 _MAX_BLOCK = 1 << 22
 #: The dense path (all n² distances) is used when the sweep's candidate pairs are at least this
 #: fraction of all pairs (many samples within n_units * tol of each other in projection).
-#: Measured on 1 thread at n = 32, 256, 1024 with 16 units: the sweep is 1.6-2.6x faster at a
-#: fraction of 0.06 and the dense path 2.2-3.1x faster at 0.25, so the crossover is near 0.1;
-#: benchmarks/bench_measures.py ("tolerance grouping") re-measures it.
-_DENSE_CANDIDATE_FRACTION = 0.1
+#: Measured on 1 thread with 16 units: at n = 32, 256, 1024 the sweep is 1.6-2.6x faster at a
+#: fraction of 0.06 and the dense path 2.2-3.1x faster at 0.25; at n = 256 the sweep is 1.8x
+#: faster at 0.087 and 0.93x at 0.158, so the crossover is near 0.14.
+#: benchmarks/bench_measures.py ("dense switch") re-measures it.
+_DENSE_CANDIDATE_FRACTION = 0.14
 #: Activation values (entries x samples x units) swept at once, bounding the sweep's memory.
 _SWEEP_VALUES = 1 << 23
 
