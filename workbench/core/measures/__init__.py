@@ -7,7 +7,8 @@ and shapes. Information is in bits.
 Modules: ``discretization`` (activations to codes), ``discrete`` (entropy, MI, information ratio and
 their pairwise matrices), ``network_similarity`` (network similarity from layer codes), ``gaussian``
 (log-determinant entropy and MI with bias correction), ``streaming`` (covariance accumulators),
-``resampling`` (permutation nulls, bootstrap and jackknife intervals), ``two_sample``
+``copula`` (Gaussian-copula MI), ``marginal`` (per-feature kurtosis), ``resampling``
+(permutation nulls, bootstrap and jackknife intervals), ``two_sample``
 (two-sample permutation tests, many sharing their splits), ``ksg`` (k-NN MI),
 ``mine`` (neural Donsker–Varadhan MI), ``cka`` (linear CKA) and ``spectra`` (covariance spectra
 and dimensionality).
@@ -16,6 +17,12 @@ and dimensionality).
 from __future__ import annotations
 
 from workbench.core.measures.cka import linear_cka
+from workbench.core.measures.copula import (
+    NormalScores,
+    gaussian_copula_mutual_information,
+    gaussian_copula_mutual_information_details,
+    normal_scores,
+)
 from workbench.core.measures.discrete import (
     entropy,
     information_ratio,
@@ -32,6 +39,7 @@ from workbench.core.measures.discretization import (
 )
 from workbench.core.measures.gaussian import (
     GaussianEstimate,
+    correlation_condition_number,
     gaussian_entropy,
     gaussian_entropy_details,
     gaussian_entropy_from_covariance,
@@ -39,8 +47,10 @@ from workbench.core.measures.gaussian import (
     gaussian_mutual_information_details,
     gaussian_mutual_information_from_covariance,
     log_det_bias,
+    noise_floor_mutual_information,
 )
 from workbench.core.measures.ksg import ksg_mutual_information
+from workbench.core.measures.marginal import StreamingMarginalMoments
 from workbench.core.measures.mine import (
     MineEstimate,
     mine_mutual_information,
@@ -80,17 +90,22 @@ __all__ = [
     "GaussianEstimate",
     "Interval",
     "MineEstimate",
+    "NormalScores",
     "PermutationTest",
     "PowerLawFit",
     "StreamingCovariance",
     "StreamingJointCovariance",
+    "StreamingMarginalMoments",
     "bootstrap_interval",
     "canonical_codes",
+    "correlation_condition_number",
     "covariance_spectrum",
     "discretize",
     "discretize_batch",
     "effective_rank",
     "entropy",
+    "gaussian_copula_mutual_information",
+    "gaussian_copula_mutual_information_details",
     "gaussian_entropy",
     "gaussian_entropy_details",
     "gaussian_entropy_from_covariance",
@@ -109,6 +124,8 @@ __all__ = [
     "mine_mutual_information_batch",
     "mutual_information",
     "mutual_information_matrix",
+    "noise_floor_mutual_information",
+    "normal_scores",
     "normalized_similarity",
     "normalized_similarity_from_blocks",
     "normalized_similarity_matrix",
