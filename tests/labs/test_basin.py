@@ -133,12 +133,12 @@ def _fake_toy_run(project: Project, checkpoints: bool) -> str:
     ("sets", "fragment"),
     [
         (['from_run="nope"'], "'from_run'"),
-        (['from_run="{counting}"'], "'from_run'"),
+        pytest.param(['from_run="{counting}"'], "'from_run'", marks=pytest.mark.slow),
         (['from_run="{empty}"'], "saved checkpoints"),
         (["threshold=0"], "'threshold'"),
-        (["threshold=-1e-3"], "'threshold'"),
+        pytest.param(["threshold=-1e-3"], "'threshold'", marks=pytest.mark.slow),
         (["nbeta=0"], "'nbeta'"),
-        (["nbeta=-5"], "'nbeta'"),
+        pytest.param(["nbeta=-5"], "'nbeta'", marks=pytest.mark.slow),
     ],
 )
 def test_bad_input_exits_2_with_one_message(tmp_path: Path, sets: list[str], fragment: str) -> None:
