@@ -164,3 +164,63 @@ def test_compare(snap_compare: Any, demo_project: Project) -> None:
         await pilot.pause(0.1)
 
     assert snap_compare(WorkbenchApp(demo_project), terminal_size=SIZE, run_before=before)
+
+
+# --- issue 14: what must read at 80×24 -----------------------------------------------------------
+
+
+def _long_summary_run(project: Project) -> Any:
+    from tests.tui.test_issue14 import _long_summary_run as make
+
+    return make(project)
+
+
+def test_conclusion_scrolled_to_its_end(snap_compare: Any, demo_project: Project) -> None:
+    run = _long_summary_run(demo_project)
+
+    async def before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.app.push_screen(LabStepperScreen(load_lab("fake"), run=run))
+        stepper = await wait_screen(pilot, LabStepperScreen)
+        await wait_until(pilot, lambda: stepper.status == "completed")
+        stepper.query_one("#stepper-pages").focus()
+        stepper.show_page("page-end")
+        await wait_until(pilot, lambda: bool(stepper.query("#end-results")))
+        await pilot.pause(0.2)
+        await pilot.press("end")
+        await pilot.pause(0.3)
+
+    assert snap_compare(WorkbenchApp(demo_project), terminal_size=SIZE, run_before=before)
+
+
+def test_run_detail_summary_table(snap_compare: Any, demo_project: Project) -> None:
+    run = _long_summary_run(demo_project)
+
+    async def before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await pilot.app.push_screen(RunDetailScreen(run))
+        screen = await wait_screen(pilot, RunDetailScreen)
+        await pilot.pause(0.2)
+        screen.query_one("#detail-summary-scroll").scroll_to(y=8, animate=False)
+        await pilot.pause(0.2)
+
+    assert snap_compare(WorkbenchApp(demo_project), terminal_size=SIZE, run_before=before)
+
+
+def test_home_with_a_long_headline(snap_compare: Any, demo_project: Project) -> None:
+    from tests.tui.conftest import make_run
+
+    long = "first-bit vs random-lookup: less information in 0, more in 1 of 4 layers"
+    make_run(
+        demo_project,
+        "20261121-100000-000-eeee",
+        results={"summary/finding": long},
+        minutes=40,
+    )
+
+    async def before(pilot: Any) -> None:
+        await home_ready(pilot)
+        await wait_until(pilot, lambda: len(pilot.app.screen.query_one(RunsTable).rows_shown) == 4)
+        await pilot.pause(0.2)
+
+    assert snap_compare(WorkbenchApp(demo_project), terminal_size=SIZE, run_before=before)

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.tui.test_issue14 import LAST_LINE, _long_summary_run
 from workbench.core.runs import Project
+
+LONG_RUN = "20261121-100000-000-dddd"
 
 pytestmark = [pytest.mark.slow, pytest.mark.tmux]
 
@@ -64,6 +67,7 @@ def workbench_command() -> list[str]:
 
 
 def test_workbench_in_tmux(tmux: Tmux, demo_project: Project) -> None:
+    _long_summary_run(demo_project)
     env_names = (
         "WORKBENCH_DATA_DIR",
         "WORKBENCH_CONFIG_DIR",
@@ -88,8 +92,27 @@ def test_workbench_in_tmux(tmux: Tmux, demo_project: Project) -> None:
     tmux.keys("Escape")
     tmux.wait_for(lambda s: "Keys on this screen" not in s and "Project demo" in s)
 
-    tmux.keys("Down", "Down", "Enter")  # the oldest run
+    tmux.keys("Down", "Down", "Down", "Enter")  # the oldest run
     tmux.wait_for(lambda s: "Run 20261121-093000-000-aaaa" in s and "Summary" in s)
+    tmux.keys("Escape")
+    tmux.wait_for(lambda s: "Project demo" in s)
+
+    # Issue 14: through the stepper, keyboard only, to the Conclusion's last line.
+    tmux.keys("Up", "Up", "Up")  # the newest run: the one with the long conclusion
+    tmux.wait_for(lambda s: f"▸ {LONG_RUN}" in s)
+    tmux.keys("Enter")
+    tmux.wait_for(lambda s: f"Run {LONG_RUN}" in s)
+    tmux.keys("s")  # its lab in the stepper
+    tmux.wait_for(lambda s: "Fake lab for TUI tests" in s and "● 2. Compare the seeds" in s)
+    tmux.keys("C-n", "C-n", "C-n")  # pages: step 1, step 2, Conclusion
+    tmux.wait_for(lambda s: f"run {LONG_RUN} completed" in s and "• layer1" in s)
+    assert LAST_LINE not in tmux.screen()
+    tmux.keys("End")
+    text = tmux.wait_for(lambda s: LAST_LINE in s)
+    lines = text.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    tmux.keys("Escape")
+    tmux.wait_for(lambda s: f"Run {LONG_RUN}" in s)
     tmux.keys("Escape")
     tmux.wait_for(lambda s: "Project demo" in s)
 

@@ -248,7 +248,16 @@ class LabStepperScreen(Screen[None]):
         return self.query_one(ContentSwitcher).current or "page-config"
 
     def show_page(self, page_id: str) -> None:
-        """Switch to a page and highlight it in the list."""
+        """Switch to a page and highlight it in the list.
+
+        Leaving the config page moves focus to the page list, so that n/b, PageDown
+        and End act on pages rather than on a field that is no longer on screen.
+        """
+        focused = self.focused
+        if page_id != "page-config" and focused is not None:
+            config = self.query_one("#page-config")
+            if focused is config or config in focused.ancestors:
+                self.query_one("#stepper-pages").focus()
         self.query_one(ContentSwitcher).current = page_id
         pages = self.query_one("#stepper-pages", OptionList)
         pages.highlighted = self._pages.index(page_id)
