@@ -81,13 +81,21 @@ def test_metrics_equal_the_json_peer_for_mixed_records(tmp_path: Path) -> None:
 
 
 def test_the_jsonl_does_not_grow_per_seed(tmp_path: Path) -> None:
-    writer = make_writer(tmp_path)
-    for step in range(10):
-        writer.append_metrics(logged(step, 2000))
-    writer.close()
-    jsonl = (writer.path / "metrics.jsonl").stat().st_size
-    assert jsonl < 10 * 200  # two short lines per logged step, whatever the seed count
-    assert len(Run(writer.path).metrics()["loss"]) == 10 * 2001
+    sizes = {}
+    for n_seeds in (100, 2000):
+        writer = RunWriter.create(
+            tmp_path / f"run{n_seeds}", run_id="20260101-000000-000-abcd", lab="t",
+            config={}, device="cpu", seeds=(0, n_seeds),
+        )  # fmt: skip
+        for step in range(10):
+            writer.append_metrics(logged(step, n_seeds))
+        writer.close()
+        sizes[n_seeds] = (writer.path / "metrics.jsonl").stat().st_size
+        assert len(Run(writer.path).metrics()["loss"]) == 10 * (n_seeds + 1)
+    # Two lines per logged step whatever the seed count (only the record counts' digits
+    # and the aggregates' digits differ), against ~70 bytes per seed as JSON text.
+    assert sizes[2000] - sizes[100] < 10 * 40
+    assert sizes[2000] < 10 * 400
 
 
 def test_an_orphan_chunk_and_a_partial_line_are_ignored(tmp_path: Path) -> None:
@@ -156,3 +164,18 @@ def test_a_writer_killed_with_sigkill_leaves_readable_metrics(tmp_path: Path) ->
     assert n >= 20 * 500 and n % 500 == 0  # whole chunks only
     np.testing.assert_array_equal(metrics["loss"][:500], 0.1 * np.arange(500))
     assert Run(tmp_path / "run").array("live").shape == (3,)
+
+
+def test_each_chunk_line_carries_the_aggregates(tmp_path: Path) -> None:
+    writer = make_writer(tmp_path)
+    records = logged(20, 101)[:-1]  # 101 seeds, seed 3's loss NaN
+    writer.append_metrics(records)
+    writer.close()
+    (line,) = [json.loads(x) for x in (writer.path / "metrics.jsonl").read_text().splitlines()]
+    summary = line["_summary"]
+    assert summary["step"] == 20 and summary["task"] == "a" and line["_records"] == 101
+    finite = np.array([r["loss"] for r in records if not math.isnan(r["loss"])])
+    assert summary["loss"]["non_finite"] == 1
+    assert summary["loss"]["median"] == pytest.approx(float(np.median(finite)))
+    assert summary["loss"]["q10"] == pytest.approx(float(np.quantile(finite, 0.1)))
+    assert "seed" not in summary  # not constant, not a float: no aggregate

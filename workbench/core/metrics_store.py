@@ -7,7 +7,8 @@ run of at least :data:`CHUNK_MIN` consecutive records with the same keys and pla
 values goes to its own column file::
 
     metrics.jsonl                       {"step": 20, "task": "t", "live/ir": 0.5}
-                                        {"_chunk": "metrics/00000003.npz", "_records": 2000}
+                                        {"_chunk": "metrics/00000003.npz", "_records": 2000,
+                                         "_summary": {"step": 20, "loss": {"median": ...}}}
     metrics/00000003.npz                step: (2000,) int64, task: (2000,) <U9, seed, loss ...
 
 Writes stay append-safe and readable after ``kill -9``: a chunk is written whole
@@ -40,6 +41,7 @@ __all__ = [
     "merge_columns",
     "read_chunk",
     "split_records",
+    "summarize",
     "write_chunk",
 ]
 
@@ -98,6 +100,30 @@ def _as_columns(run: Sequence[Mapping[str, Any]], keys: tuple[str, ...]) -> Colu
         else:
             return None
     return columns
+
+
+def summarize(columns: Columns) -> dict[str, Any]:
+    """The chunk line's aggregates: constant columns' values, and each float column's spread.
+
+    E.g. ``{"step": 20, "task": "t", "loss": {"median": ..., "q10": ..., "q90": ...,
+    "non_finite": 0}}``, so the JSONL alone shows a run's course at any seed count.
+    """
+    out: dict[str, Any] = {}
+    for key, col in columns.items():
+        if col.dtype.kind in "iuU" and col.size and bool((col == col[0]).all()):
+            out[key] = col[0].item()
+        elif col.dtype.kind == "f":
+            finite = col[np.isfinite(col)]
+            q10, median, q90 = (
+                np.quantile(finite, [0.1, 0.5, 0.9]).tolist() if finite.size else [None] * 3
+            )
+            out[key] = {
+                "median": median,
+                "q10": q10,
+                "q90": q90,
+                "non_finite": int(col.size - finite.size),
+            }
+    return out
 
 
 def write_chunk(run_dir: Path, number: int, columns: Columns) -> str:

@@ -63,6 +63,7 @@ from workbench.core.metrics_store import (
     merge_columns,
     read_chunk,
     split_records,
+    summarize,
     write_chunk,
 )
 
@@ -752,7 +753,8 @@ class RunWriter(Run):
             self._n_chunks += 1
             name = write_chunk(self.path, self._n_chunks, columns)
             n = len(next(iter(columns.values())))
-            parts.append(json.dumps({CHUNK_KEY: name, "_records": n}) + "\n")
+            line = {CHUNK_KEY: name, "_records": n, "_summary": summarize(columns)}
+            parts.append(json.dumps(line, separators=(",", ":")) + "\n")
         lines = "".join(parts)
         if not lines:
             return
