@@ -209,15 +209,20 @@ def strongest_baselines(args: argparse.Namespace, device: torch.device) -> None:
             config = TrainConfig(widths=(width,) * 3, steps=1, loss_threshold=0.0, log_every=10**9)
             probe = init_ensemble(config, range(n_seeds), N_BITS, 1, device=device)
             flops = matmul_flops(probe, len(x))
-            # About 0.3 s of work per timing at ~10 GFLOP/s, at least 3 steps.
-            steps = int(max(3, min(300, 0.3 * 1e10 / flops)))
+            # About 0.3 s of work per timing at ~10 GFLOP/s, at least 2 steps.
+            steps = int(max(2, min(300, 0.3 * 1e10 / flops)))
             config = TrainConfig(
                 widths=(width,) * 3, steps=steps, loss_threshold=0.0, log_every=10**9
             )
             times: dict[str, float] = {m: float("inf") for m in methods}
             notes: dict[str, str] = {}
             compiled_step: Step | None = None
-            if args.compile and not (args.quick and (n_seeds, width) != (200, 16)):
+            # Inductor takes about a minute per shape on a 2-core CPU: compile the 200-seed
+            # shapes (all of them with --compile-all), and say so where it is skipped.
+            wanted = n_seeds == 200 or args.compile_all
+            if args.quick:
+                wanted = (n_seeds, width) == (200, 16)
+            if args.compile and wanted:
                 try:
                     start = time.perf_counter()
                     compiled_step, _ = autograd_fused(probe, x, y, config.lr, compiled=True)
@@ -227,7 +232,11 @@ def strongest_baselines(args: argparse.Namespace, device: torch.device) -> None:
                     compiled_step = None
                     notes["compile"] = f"compile failed: {type(err).__name__}: {str(err)[:80]}"
             else:
-                notes["compile"] = "compile skipped (--no-compile, or --quick beyond 200x16)"
+                notes["compile"] = (
+                    "compile skipped: --no-compile"
+                    if not args.compile
+                    else "compile skipped here (~1 min of compiling per shape); --compile-all"
+                )
             for _ in range(args.repeats):
                 model = init_ensemble(config, range(n_seeds), N_BITS, 1, device=device)
                 times["engine"] = min(times["engine"], time_engine(model, x, y, config))
