@@ -505,3 +505,13 @@ def test_the_compression_curve_is_drawn_against_the_training_step(tiny_run: Any)
     np.testing.assert_array_equal(spec.lines[0].y, curve[1])  # the median line
     np.testing.assert_array_equal(spec.bands[0].lo, curve[0])  # over the 10-90% band
     np.testing.assert_array_equal(spec.bands[0].hi, curve[2])
+
+
+def test_a_swept_run_serves_other_labs_with_its_main_architecture(tiny_run: Any) -> None:
+    from workbench.core.from_run import load_from_run
+    from workbench.core.runs import Project
+
+    project = Project(tiny_run.path.parent.parent)
+    source = load_from_run(project, tiny_run.id, labs=["toy-tasks"])  # same_architecture
+    assert sorted(source.ensembles) == sorted(ENSEMBLES)
+    assert {e.widths for e in source.ensembles.values()} == {(8, 4, 8)}

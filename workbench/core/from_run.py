@@ -170,7 +170,9 @@ def load_from_run(
         device: Where to put the models.
         key: The config key to name in errors.
         same_architecture: Require every ensemble to have the same layer sizes (a lab that
-            compares nets across ensembles needs it).
+            compares nets across ensembles needs it). A run whose config names its main
+            ``widths`` and that also trained other architectures (an architecture sweep) then
+            gives the ensembles of the main ``widths`` only.
 
     Raises:
         ConfigError: As :func:`check_from_run`, or for a checkpoint that is not an ensemble of
@@ -197,6 +199,11 @@ def load_from_run(
         )
     if not ensembles:
         raise ConfigError(key, ref, f"a run with ensemble checkpoints; run {run.id} has none")
+    main = tuple(int(w) for w in config.get("widths", ()))
+    if same_architecture and main and len({e.widths for e in ensembles.values()}) > 1:
+        # A run with an architecture sweep (toy-tasks' widths_sweep, ensembles <task>_w...):
+        # the ensembles of its main `widths` are the ones that share an architecture.
+        ensembles = {n: e for n, e in ensembles.items() if e.widths == main} or ensembles
     shapes = {name: tuple(e.model.sizes) for name, e in ensembles.items()}
     if same_architecture and len(set(shapes.values())) > 1:
         raise ConfigError(
