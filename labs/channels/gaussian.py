@@ -10,8 +10,9 @@ binary map). For a linear net h(X) = A X + b, T is Gaussian and
 For nonlinear nets I(X; T) is estimated by KSG (Kraskov et al., 2004) and by MINE (Belghazi et
 al., 2018) on ``samples`` draws; the linear nets are estimated the same way, so the estimators'
 error is measured in the very cells where they are used. The reference is the input read at the
-same relative noise, I(X; X + noise·ε) = (d/2) log2(1 + 1/noise²): a layer that keeps all of X
-at that precision reaches it (a narrower layer cannot).
+same relative noise, I(X; X + noise·ε) = (d/2) log2(1 + 1/noise²). It is a scale, not a ceiling:
+a layer wider than d reads X through several independently noisy units and can exceed it, and a
+layer narrower than d cannot reach it.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import numpy.typing as npt
 from workbench.core.inference import Verdict
 from workbench.core.lab import RunContext
 
+from . import dropout as dr
 from . import verdicts as vd
 from .config import ChannelsConfig
 from .steps import Cell, depth_labels, width_labels
@@ -88,6 +89,8 @@ def _capacity(ctx: RunContext, cfg: ChannelsConfig) -> Verdict:
         results[f"robustness/capacity/tolerance={tol:g}"] = v.word
     ratio = info / cap[:, None]
     results["dropout/fraction_of_capacity_min_mean"] = float(ratio.mean(axis=1).min())
+    proof = np.array([dr.proof_lower_bound(r, cfg.code_units, cfg.code_levels) for r in rates])
+    results["dropout/share_above_proof_lower_bound"] = float(np.mean(info >= proof[:, None]))
     ctx.set_results(results)
     return verdict
 

@@ -68,7 +68,7 @@ def test_tiny_run_completes_and_round_trips(project: Project) -> None:
     [
         ("dropout_rates", [0.2, 1.0], "< 1"),
         ("dropout_rates", [-0.1], ">= 0"),
-        ("widths", [], "at least 1"),
+        ("widths", [], "1..12 items"),
     ],
 )
 def test_bad_input_is_one_message_and_exit_2(key: str, value: list[float], allowed: str) -> None:
