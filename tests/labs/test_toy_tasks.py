@@ -515,3 +515,26 @@ def test_a_swept_run_serves_other_labs_with_its_main_architecture(tiny_run: Any)
     source = load_from_run(project, tiny_run.id, labs=["toy-tasks"])  # same_architecture
     assert sorted(source.ensembles) == sorted(ENSEMBLES)
     assert {e.widths for e in source.ensembles.values()} == {(8, 4, 8)}
+
+
+def test_one_lookup_table_decides_from_the_per_table_test(project: Any) -> None:
+    """lookup_tables = 1 (the sprint's design): no over-table test; the verdict is read from the
+    net-level test against that one table, and the robustness grid is filled."""
+    from workbench.core.runner import run_lab
+
+    config = {
+        "n_bits": 3, "lookup_tables": 1, "seeds": 6, "widths": [6, 6], "widths_sweep": [],
+        "steps": 300, "loss_threshold": 1e-3, "min_trained": 3, "trained_thresholds": [1e-3],
+        "tol_sweep": [1e-2], "n_permutations": 99, "snapshot_every": 0,
+    }  # fmt: skip
+    run = run_lab(LAB, LAB.make_config(config), project, device="cpu")
+    results = run.results
+    assert "random-lookup/trained/count" in results
+    assert "summary/tests/over-tables/layer2/p" not in results
+    word = results["summary/claim/verdict"]
+    if word != "not testable":
+        assert "summary/tests/random-lookup/layer2/p" in results or "random-lookup/layer" in str(
+            results["summary/finding"]
+        )
+        assert run.array("robustness/verdict").shape == (1, 2, 3)
+    assert "curves/first-bit/entropy/layer1" not in run.array_names()  # snapshot_every = 0
