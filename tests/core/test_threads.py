@@ -127,3 +127,15 @@ def test_cli_records_the_policy_and_rejects_bad_values_with_exit_2(tmp_path: Pat
     assert auto.returncode == 0, auto.stderr
     runs = Project(Path(proj)).runs()
     assert [r.info["threads"] for r in runs] == [1, "auto"]  # no folder for the bad ones
+
+
+def test_a_lab_step_gets_the_policy_for_torch_and_numpy_blas() -> None:
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = {p["prefix"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+    torch.set_num_threads(2)
+    threads.set_threads(1)
+    choice = threads.apply_step_threads()
+    assert choice.threads == 1 and torch.get_num_threads() == 1
+    blas = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+    assert all(p["num_threads"] == 1 for p in blas)
+    threadpoolctl.threadpool_limits(limits=before)  # leave numpy as it was for other tests
