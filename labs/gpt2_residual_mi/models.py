@@ -87,7 +87,8 @@ def load_model_pair(config: ResidualMIConfig, device: torch.device) -> ModelPair
             )
         trained = load_pretrained(CHECKPOINT_DIR, device)
         tokenizer: Tokenizer = ByteTokenizer()
-        source = f"offline default ({CHECKPOINT_DIR})"
+        # Not the absolute folder: run files are shared and must not name this machine.
+        source = "offline default (the checkpoint shipped in workbench_labs.gpt2_residual_mi)"
     else:
         trained = load_pretrained(config.model, device, allow_download=config.download)
         tokenizer = _tokenizer_for(trained, config.model, config.download)

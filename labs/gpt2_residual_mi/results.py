@@ -72,6 +72,7 @@ def _hook_results(name: str, r: HookResult, ceiling: Ceiling, alpha: float) -> R
         out[f"{key}/twin_twin"] = r.twin_twin.bits
         out[f"{key}/twin_twin/low"] = r.twin_twin.low
         out[f"{key}/twin_twin/high"] = r.twin_twin.high
+        out[f"{key}/twin_twin/above_ceiling"] = not r.ridge_set and r.twin_twin.bits > ceiling.high
         out[f"{key}/difference"] = r.difference.bits
         out[f"{key}/difference/low"] = r.difference.low
         out[f"{key}/difference/high"] = r.difference.high
@@ -160,6 +161,9 @@ def run_mi(ctx: RunContext) -> None:
     results["mi/hooks_above_bias"] = sum(bool(results[f"mi/{h.name}/above_bias"]) for h in hooks)
     for flag in FLAG_WORDS:
         results[f"mi/hooks_flagged/{flag}"] = sum(h.flags[flag] for h in hooks)
+    results["mi/hooks_twin_twin_above_ceiling"] = sum(
+        bool(results.get(f"mi/{h.name}/twin_twin/above_ceiling", False)) for h in hooks
+    )
     if regular:
         results["mi/first_hook"] = regular[0].trained_twin.bits
         results["mi/first_hook/name"] = regular[0].name

@@ -659,8 +659,13 @@ def test_summary_prints_the_reported_numbers(case: Case) -> None:
             if r[f"mi/{name}/flag/ridge_set"]
             else f"[{r[f'mi/{name}/low']:.2f}, {r[f'mi/{name}/high']:.2f}]"
         )
-        row = f"| `{name}` | {r[f'mi/{name}']:.2f} | {interval} | {r[f'mi/{name}/twin_twin']:.2f} |"
+        above = " (>ceiling)" if r[f"mi/{name}/twin_twin/above_ceiling"] else ""
+        base = f"{r[f'mi/{name}/twin_twin']:.2f}{above}"
+        row = f"| `{name}` | {r[f'mi/{name}']:.2f} | {interval} | {base} |"
         assert row in text, name
+        assert r[f"mi/{name}/twin_twin/above_ceiling"] == (
+            not r[f"mi/{name}/flag/ridge_set"] and r[f"mi/{name}/twin_twin"] > r["ceiling/high"]
+        )
     assert f"{r['mi/hooks_regular']} of {len(names)} hook points are regular" in text
     assert f"{r['data/n_tokens']} positions from {r['data/n_sequences']} sequences" in text
     assert f"Shannon ceiling: {r['ceiling/bits']:.1f} bits" in text
