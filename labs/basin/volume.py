@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from workbench.core.basin_volume import BasinVolume, mc_basin_volume
+from workbench.core.basin_volume import BasinVolume, mc_basin_volumes
 from workbench.core.mlp_objective import layer_blocks, mlp_batch_loss
 
 from .config import BasinConfig
@@ -23,15 +23,14 @@ def measure_volumes(cfg: BasinConfig, nets: TaskNets, x: torch.Tensor) -> dict[f
     """T → the MC basin volumes of one task's nets (the main T first, then the sweep)."""
     model = nets.model
     loss = mlp_batch_loss(model.sizes, model.activation, x, nets.targets, cfg.loss)
-    return {
-        t: mc_basin_volume(
-            loss,
-            model.params.detach(),
-            t,
-            directions=cfg.directions,
-            blocks=layer_blocks(model.sizes),
-            normalize=cfg.normalize,
-            seed=cfg.sgld_seed,
-        )
-        for t in thresholds(cfg)
-    }
+    ts = thresholds(cfg)
+    vols = mc_basin_volumes(
+        loss,
+        model.params.detach(),
+        ts,
+        directions=cfg.directions,
+        blocks=layer_blocks(model.sizes),
+        normalize=cfg.normalize,
+        seed=cfg.sgld_seed,
+    )
+    return dict(zip(ts, vols, strict=True))

@@ -27,9 +27,10 @@ def test_radii_are_the_exact_ellipsoid_radii() -> None:
     gen = torch.Generator().manual_seed(0)
     u = torch.randn(2, 50, 6, generator=gen, dtype=torch.float64)
     u /= torch.linalg.vector_norm(u, dim=-1, keepdim=True)
-    r = radii_along(_quadratic, torch.zeros(2, 6, dtype=torch.float64), u, 0.01)
-    exact = torch.sqrt(2 * 0.01 / (u * u * H).sum(-1))
-    torch.testing.assert_close(r, exact, rtol=1e-7, atol=0)
+    r = radii_along(_quadratic, torch.zeros(2, 6, dtype=torch.float64), u, [0.01, 0.3])
+    for i, t in enumerate((0.01, 0.3)):
+        exact = torch.sqrt(2 * t / (u * u * H).sum(-1))
+        torch.testing.assert_close(r[i], exact, rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize("threshold", [1e-3, 1.0])
@@ -63,8 +64,8 @@ def test_flat_directions_are_censored_at_r_max() -> None:
     u = torch.zeros(1, 2, 3, dtype=torch.float64)
     u[0, 0, -1] = 1.0  # the flat direction
     u[0, 1, 0] = 1.0
-    r = radii_along(flat_in_last, torch.zeros(1, 3, dtype=torch.float64), u, 0.04, r_max=50.0)
-    assert float(r[0, 0]) == 50.0 and float(r[0, 1]) == pytest.approx(0.2, rel=1e-7)
+    (r,) = radii_along(flat_in_last, torch.zeros(1, 3, dtype=torch.float64), u, [0.04], r_max=50.0)
+    assert float(r[0, 0]) == 50.0 and float(r[0, 1]) == pytest.approx(0.2, rel=1e-6)
 
 
 def test_normalised_volume_is_invariant_to_relu_layer_rescaling() -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +40,7 @@ from torch import Tensor
 
 from workbench.core.hessian import log_unit_ball_volume
 
-__all__ = ["BasinVolume", "block_scales", "mc_basin_volume", "radii_along"]
+__all__ = ["BasinVolume", "block_scales", "mc_basin_volume", "mc_basin_volumes", "radii_along"]
 
 FloatArray = npt.NDArray[np.float64]
 BatchLoss = Callable[[Tensor, Tensor], Tensor]
@@ -88,53 +89,61 @@ def radii_along(
     loss: BatchLoss,
     w_star: Tensor,
     directions: Tensor,
-    threshold: float,
+    thresholds: Sequence[float],
     *,
     r_max: float = 100.0,
     r_min: float = 1e-4,
-    grid: int = 48,
-    bisections: int = 30,
+    grid: int = 32,
+    bisections: int = 24,
 ) -> Tensor:
-    """R(u) = first radius where the loss exceeds T, for every (seed, direction).
+    """R(u) = first radius where the loss exceeds T, for every (T, seed, direction).
+
+    The loss on the radius grid is computed once and shared by every T; the bisections of all
+    T run together (one batched loss call per bisection step).
 
     Args:
         loss: Batched loss over rows of parameters.
         w_star: ``(seed, P)``.
         directions: ``(seed, K, P)`` step vectors (w = w* + r·direction).
-        threshold: T.
+        thresholds: The T's.
         r_max: Largest radius tried (a direction still below T there is censored at r_max).
-        r_min: Smallest grid radius (a direction above T already there gets R = r_min's bracket).
-        grid: Geometric grid points between r_min and r_max.
-        bisections: Bisection steps (each halves the bracket).
+        r_min: Smallest grid radius (a direction above T already there is bisected in
+            ``[0, r_min]``).
+        grid: Geometric grid points between r_min and r_max (ratio (r_max/r_min)^(1/(grid-1))).
+        bisections: Bisection steps (each halves the bracket: 24 leave 6e-8 of it).
 
     Returns:
-        ``(seed, K)`` radii.
+        ``(T, seed, K)`` radii.
     """
     s, k, p = directions.shape
+    n_t = len(thresholds)
     base = w_star.unsqueeze(1)  # (s, 1, P)
     seed_of_row = torch.arange(s, device=w_star.device).repeat_interleave(k)  # (s·K,)
+    t = torch.as_tensor(list(thresholds), dtype=w_star.dtype, device=w_star.device)
 
-    def loss_at(r: Tensor) -> Tensor:  # r: (s, K) → loss (s, K)
-        w = base + r.unsqueeze(-1) * directions
-        return loss(w.reshape(s * k, p), seed_of_row).view(s, k)
+    def loss_at(r: Tensor) -> Tensor:  # r: (m, s, K) → loss (m, s, K)
+        m = r.shape[0]
+        w = base.unsqueeze(0) + r.unsqueeze(-1) * directions.unsqueeze(0)  # (m, s, K, P)
+        return loss(w.reshape(m * s * k, p), seed_of_row.repeat(m)).view(m, s, k)
 
     radii = torch.logspace(
         math.log10(r_min), math.log10(r_max), grid, dtype=w_star.dtype, device=w_star.device
     )
-    # 1. Scan the grid; the first grid radius whose loss exceeds T brackets R(u).
-    above = torch.stack([loss_at(r.expand(s, k)) > threshold for r in radii])  # (grid, s, K)
-    first = torch.where(above.any(dim=0), above.to(torch.int64).argmax(dim=0), grid)  # (s, K)
+    # 1. The loss on the grid, once; for each T the first grid radius above T brackets R(u).
+    on_grid = torch.cat([loss_at(r.expand(1, s, k)) for r in radii])  # (grid, s, K)
+    above = on_grid.unsqueeze(0) > t.view(n_t, 1, 1, 1)  # (T, grid, s, K)
+    first = torch.where(above.any(dim=1), above.to(torch.int64).argmax(dim=1), grid)  # (T, s, K)
     hi = torch.where(
         first < grid,
         radii[first.clamp(max=grid - 1)],
-        torch.full_like(radii[0].expand(s, k), r_max),
+        torch.full_like(t.view(n_t, 1, 1).expand(n_t, s, k), r_max),
     )
     lo = torch.where(first > 0, radii[(first - 1).clamp(min=0)], torch.zeros_like(hi))
-    # 2. Bisect inside the bracket (censored directions stay at r_max).
     censored = first >= grid
+    # 2. Bisect inside every bracket at once (censored directions stay at r_max).
     for _ in range(bisections):
         mid = (lo + hi) / 2
-        up = loss_at(mid) > threshold
+        up = loss_at(mid) > t.view(n_t, 1, 1)
         hi = torch.where(up, mid, hi)
         lo = torch.where(up, lo, mid)
     return torch.where(censored, hi, (lo + hi) / 2)
@@ -144,6 +153,16 @@ def mc_basin_volume(
     loss: BatchLoss,
     w_star: Tensor,
     threshold: float,
+    **kwargs: Any,
+) -> BasinVolume:
+    """ln V of every seed's basin below one T (see :func:`mc_basin_volumes`)."""
+    return mc_basin_volumes(loss, w_star, [threshold], **kwargs)[0]
+
+
+def mc_basin_volumes(
+    loss: BatchLoss,
+    w_star: Tensor,
+    thresholds: Sequence[float],
     *,
     directions: int = 256,
     blocks: Sequence[tuple[int, int]] | None = None,
@@ -152,13 +171,15 @@ def mc_basin_volume(
     level: float = 0.9,
     n_boot: int = 1000,
     r_max: float = 100.0,
-) -> BasinVolume:
-    """ln V of every seed's basin below T, by radii along K random directions (see module).
+) -> list[BasinVolume]:
+    """ln V of every seed's basin below each T, by radii along K random directions.
+
+    The same K directions serve every T (so a T sweep compares like with like).
 
     Args:
         loss: Batched loss over rows of parameters.
         w_star: ``(seed, P)`` the minima.
-        threshold: T (the loss level that bounds the basin).
+        thresholds: The T's (loss levels that bound the basin), each > 0.
         directions: K per seed.
         blocks: Parameter blocks ``[start, stop)`` for normalisation (required with it).
         normalize: Measure in per-block RMS-scaled coordinates.
@@ -168,10 +189,10 @@ def mc_basin_volume(
         r_max: Largest radius (in the measured coordinates).
 
     Returns:
-        A :class:`BasinVolume`.
+        One :class:`BasinVolume` per T, in order.
     """
-    if not threshold > 0:
-        raise ValueError(f"threshold T must be > 0; got {threshold}")
+    if not thresholds or min(thresholds) <= 0:
+        raise ValueError(f"thresholds T must be > 0; got {list(thresholds)}")
     s, p = w_star.shape
     gen = torch.Generator().manual_seed(seed)
     u = torch.randn(s, directions, p, generator=gen, dtype=torch.float64).to(w_star)
@@ -183,24 +204,28 @@ def mc_basin_volume(
     else:
         step = u
     with torch.no_grad():
-        r = radii_along(loss, w_star, step, threshold, r_max=r_max)
-    radii = r.to(torch.float64).cpu().numpy()
-    log_r = np.log(radii)
+        all_r = radii_along(loss, w_star, step, thresholds, r_max=r_max)
     log_vp = log_unit_ball_volume(p)
-    logv = log_vp + _log_mean_exp(p * log_r)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, directions, size=(n_boot, directions))
-    boot = log_vp + _log_mean_exp(p * log_r[:, idx], axis=-1)  # (seed, n_boot)
     alpha = (1 - level) / 2
-    return BasinVolume(
-        log_volume=logv,
-        lo=np.quantile(boot, alpha, axis=1),
-        hi=np.quantile(boot, 1 - alpha, axis=1),
-        log_mean_radius=log_r.mean(axis=1),
-        radii=radii,
-        censored=(radii >= r_max * (1 - 1e-9)).sum(axis=1).astype(np.int64),
-        level=level,
-    )
+    out = []
+    for r in all_r:
+        radii = r.to(torch.float64).cpu().numpy()
+        log_r = np.log(radii)
+        boot = log_vp + _log_mean_exp(p * log_r[:, idx], axis=-1)  # (seed, n_boot)
+        out.append(
+            BasinVolume(
+                log_volume=log_vp + _log_mean_exp(p * log_r),
+                lo=np.quantile(boot, alpha, axis=1),
+                hi=np.quantile(boot, 1 - alpha, axis=1),
+                log_mean_radius=log_r.mean(axis=1),
+                radii=radii,
+                censored=(radii >= r_max * (1 - 1e-9)).sum(axis=1).astype(np.int64),
+                level=level,
+            )
+        )
+    return out
 
 
 def _log_mean_exp(a: FloatArray, axis: int = -1) -> FloatArray:
