@@ -172,9 +172,9 @@ def summary_markdown(d: ReportData) -> str:
     adj2 = d.family_stores.adjusted()
     for cor in d.correlations:
         if math.isfinite(cor.rho):
+            p_holm = _f(adj2.get(cor.name, math.nan), ".2g")
             lines.append(
-                f"| {cor.task} | {cor.measure} | {cor.layer} | {_f(cor.rho)} | {_f(cor.p_value, '.2g')} | "
-                f"{_f(adj2.get(cor.name, math.nan), '.2g')} |"
+                _row(cor.task, cor.measure, cor.layer, _f(cor.rho), _f(cor.p_value, ".2g"), p_holm)
             )
     skipped = sum(1 for c in d.correlations if not math.isfinite(c.rho))
     if skipped:

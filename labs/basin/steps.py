@@ -225,6 +225,12 @@ def _save_llc(ctx: RunContext, run: LLCRun) -> None:
         results[f"{name}/llc/rhat/max"] = float(np.nanmax(main.rhat[0, rows]))
         results[f"{name}/llc/negative/count"] = int((chains < 0).sum())
         results[f"{name}/llc/diverged/count"] = int(main.diverged[0, rows].sum())
+        # λ ≤ d/2 for any model (Watanabe, 2009): chains above it mean the sampler is unstable.
+        half_d = ctx.state["nets"][name].model.params.shape[1] / 2
+        results[f"{name}/llc/above_half_d/count"] = int((chains > half_d).sum())
+        top = float(np.median(ctx.state["curvature"][name].top))
+        s = main.settings[0]
+        results[f"{name}/llc/stability"] = s.step_size * (s.nbeta * top + s.localization) / 2
     if run.sweep is not None:
         for k, (kind, value) in enumerate(run.sweep_labels):
             for name in dict.fromkeys(run.task_of_sweep_net.tolist()):

@@ -89,10 +89,15 @@ def _robustness(ctx: RunContext, simple: str, complex_: str) -> list[RobustRow]:
         lam = main.llc_first_chains(k)[0]
         add(f"chains={k}", "llc", lam[run.task_of_net == simple], lam[run.task_of_net == complex_])
     if run.sweep is not None:
+        # Euler–Maruyama is stable along curvature a while εa/2 < 1; a = nβλ_max + γ.
+        top = max(float(np.median(curv[simple].top)), float(np.median(curv[complex_].top)))
         for s, (kind, value) in enumerate(run.sweep_labels):
+            setting = run.sweep.settings[s]
             lam = run.sweep.llc[s]
+            stability = setting.step_size * (setting.nbeta * top + setting.localization) / 2
+            flag = f"; unstable: ε(nβλ_max+γ)/2 = {stability:.2g} > 1" if stability > 1 else ""
             add(
-                f"{kind}={value:g} (first {cfg.sweep_seeds})",
+                f"{kind}={value:g} (first {cfg.sweep_seeds}{flag})",
                 "llc",
                 lam[run.task_of_sweep_net == simple],
                 lam[run.task_of_sweep_net == complex_],
