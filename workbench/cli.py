@@ -545,7 +545,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.core.archive import import_run
 
-    project = _project(args)
+    project = _project(args, create=True)  # like `run`, import writes a run into it
     from workbench.core.sweep_archive import import_sweep, is_sweep_archive
 
     if is_sweep_archive(Path(args.file)):

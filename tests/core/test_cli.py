@@ -83,7 +83,8 @@ def test_config_command_prints_a_reusable_file(tmp_path: Path) -> None:
         (["run", "counting", "--set", "mode=mean"], "one of sum, max"),
         (["run", "nosuchlab"], "no lab named 'nosuchlab'"),
         (["run", "counting", "--device", "tpu"], "device 'tpu' is not allowed"),
-        (["show", "nope"], "no run 'nope'"),
+        # Issue 14: reading commands never create the project they are pointed at.
+        (["show", "nope"], "is not a workbench project"),
         (["import", "/nonexistent.tar.gz"], "does not exist"),
     ],
 )
