@@ -125,8 +125,8 @@ def _hessian_checks(nets: TaskNets | None, x: torch.Tensor, loss: str) -> list[C
     p = model64.params.shape[1]
     step = 1e-5
     theta = model64.params[:1]
-    plus = theta + step * torch.eye(p, dtype=torch.float64)
-    minus = theta - step * torch.eye(p, dtype=torch.float64)
+    plus = theta + step * torch.eye(p, dtype=torch.float64, device=theta.device)
+    minus = theta - step * torch.eye(p, dtype=torch.float64, device=theta.device)
 
     def grads(w: torch.Tensor) -> torch.Tensor:
         m = EnsembleMLP(w, model.sizes, model.activation)

@@ -245,3 +245,25 @@ def test_calibration_miss_is_named_in_the_verdict() -> None:
         calibration_note="calibration missed 1 of 8 checks: llc/x",
     )
     assert "calibration missed" in verdict.reason
+
+
+@pytest.mark.gpu
+def test_tiny_run_on_cuda_matches_the_cpu_hessians(tiny: tuple[Project, Run]) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    project, cpu_run = tiny
+    run = run_lab(LAB, LAB.make_config({**TINY, "from_run": cpu_run.id}), project, device="cuda")
+    assert run.info["device"].startswith("cuda")
+    np.testing.assert_allclose(
+        run.array("first-bit/hessian/eigenvalues"),
+        cpu_run.array("first-bit/hessian/eigenvalues"),
+        atol=1e-6,
+    )
+    for name in (
+        "quadratic_eigenvalues",
+        "closed_form_vs_autodiff",
+        "closed_form_vs_finite_differences",
+    ):
+        assert run.results[f"calibration/hessian/{name}/ok"] is True
