@@ -57,7 +57,7 @@ from workbench.core.models.mlp import (
 )
 from workbench.core.optim import OPTIMIZERS
 from workbench.core.threads import thread_scope
-from workbench.core.trainer import WorkingSet, batch_indices
+from workbench.core.trainer import LOSSES, WorkingSet, batch_indices, per_seed_loss
 
 __all__ = [
     "ACTIVATIONS",
@@ -79,9 +79,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-LOSSES = ("mse", "bce-with-logits")
-"""Per-seed losses, each a mean over batch and output units."""
 
 
 @dataclass(frozen=True)
@@ -220,36 +217,6 @@ def init_ensemble(
     """
     sizes = (int(d_in), *(int(w) for w in config.widths), int(d_out))
     return init_mlp(sizes, list(seeds), config.activation, device=device, dtype=dtype)
-
-
-def per_seed_loss(output: Tensor, target: Tensor, loss: str) -> tuple[Tensor, Tensor]:
-    """Each seed's loss and its gradient with respect to the output.
-
-    With ŷ the output, y the target and n = batch·d_out entries per seed:
-
-    * ``mse``: L = (1/n) Σ (ŷ - y)²,  ∂L/∂ŷ = 2(ŷ - y)/n;
-    * ``bce-with-logits`` (ŷ are logits, y ∈ [0, 1]):
-      L = (1/n) Σ [softplus(ŷ) - y ŷ],  ∂L/∂ŷ = (σ(ŷ) - y)/n.
-
-    Args:
-        output: ``(seed, batch, d_out)``.
-        target: ``(batch, d_out)`` or ``(seed, batch, d_out)``.
-        loss: One of :data:`LOSSES`.
-
-    Returns:
-        ``loss: (seed,)`` and ``grad: (seed, batch, d_out)``.
-    """
-    n = output.shape[1] * output.shape[2]
-    if loss == "mse":
-        diff = output - target
-        return diff.square().mean(dim=(1, 2)), diff.mul_(2.0 / n)
-    if loss == "bce-with-logits":
-        target = target.expand_as(output)
-        value = torch.nn.functional.binary_cross_entropy_with_logits(
-            output, target, reduction="none"
-        ).mean(dim=(1, 2))
-        return value, (torch.sigmoid(output) - target).div_(n)
-    raise ValueError(f"loss {loss!r} is unknown; use one of {LOSSES}")
 
 
 def train_ensemble(

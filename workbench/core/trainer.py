@@ -36,7 +36,10 @@ from torch import Tensor
 from workbench.core.models.mlp import EnsembleMLP
 from workbench.core.optim import make_optimizer
 
-__all__ = ["WorkingSet", "batch_indices"]
+__all__ = ["LOSSES", "WorkingSet", "batch_indices", "per_seed_loss"]
+
+LOSSES = ("mse", "bce-with-logits")
+"""Per-seed losses, each a mean over batch and output units."""
 
 #: Compact once dead rows exceed this fraction of the rows held.
 DEAD_FRACTION = 1 / 8
@@ -129,8 +132,6 @@ class WorkingSet:
             ``loss: (row,)`` each row's loss on the batch, and ``finite: (row,)`` bool,
             loss and Σ g² both finite.
         """
-        from workbench.core.ensemble import per_seed_loss  # one definition of the losses
-
         xb = self._x if index is None else self._x.index_select(-2, index)
         yb = self._y if index is None else self._y.index_select(-2, index)
         n, batch = self.n_rows, xb.shape[-2]
@@ -291,6 +292,36 @@ class WorkingSet:
         else:
             aten.gelu_backward.grad_input(grad, pre, grad_input=grad)
         return grad
+
+
+def per_seed_loss(output: Tensor, target: Tensor, loss: str) -> tuple[Tensor, Tensor]:
+    """Each seed's loss and its gradient with respect to the output.
+
+    With ŷ the output, y the target and n = batch·d_out entries per seed:
+
+    * ``mse``: L = (1/n) Σ (ŷ - y)²,  ∂L/∂ŷ = 2(ŷ - y)/n;
+    * ``bce-with-logits`` (ŷ are logits, y ∈ [0, 1]):
+      L = (1/n) Σ [softplus(ŷ) - y ŷ],  ∂L/∂ŷ = (σ(ŷ) - y)/n.
+
+    Args:
+        output: ``(seed, batch, d_out)``.
+        target: ``(batch, d_out)`` or ``(seed, batch, d_out)``.
+        loss: One of :data:`LOSSES`.
+
+    Returns:
+        ``loss: (seed,)`` and ``grad: (seed, batch, d_out)``.
+    """
+    n = output.shape[1] * output.shape[2]
+    if loss == "mse":
+        diff = output - target
+        return diff.square().mean(dim=(1, 2)), diff.mul_(2.0 / n)
+    if loss == "bce-with-logits":
+        target = target.expand_as(output)
+        value = torch.nn.functional.binary_cross_entropy_with_logits(
+            output, target, reduction="none"
+        ).mean(dim=(1, 2))
+        return value, (torch.sigmoid(output) - target).div_(n)
+    raise ValueError(f"loss {loss!r} is unknown; use one of {LOSSES}")
 
 
 def _round_up(k: int, multiple: int) -> int:
