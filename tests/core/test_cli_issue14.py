@@ -262,3 +262,13 @@ def test_time_estimate_scales_linearly_in_the_integer_keys_that_differ() -> None
     assert scaled is not None and scaled.seconds == pytest.approx(60.0 * 2 * 0.5)
     assert "seeds, steps" in scaled.note and "act" in scaled.note
     assert estimate_from([], {"seeds": 1}) is None
+
+
+def test_show_follow_on_a_finished_run_reports_its_status(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_lab(LAB, LAB.make_config({"seeds": 2}), project, device="cpu")
+    code, out, _ = cli(capsys, "show", run.id, "--follow", "--project", str(project.path))
+    assert code == 0 and f"run {run.id} completed" in out
+    code, out, _ = cli(capsys, "live", "latest", "--project", str(project.path))
+    assert code == 0 and "completed" in out
