@@ -75,9 +75,9 @@ def scatter_spec_from_array(
     arr = np.asarray(points, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise ValueError(f"a scatter needs a (point, 2 or 3) array; got shape {arr.shape}")
-    lab = labels if isinstance(labels, dict) else {}
-    coord = [str(c) for c in lab.get("coord", [])]
-    names = [str(n) for n in lab.get("task", lab.get("group", []))]
+    lab: dict[str, Any] = labels if isinstance(labels, dict) else {}
+    coord = [str(c) for c in lab.get("coord") or []]
+    names = [str(n) for n in lab.get("task") or lab.get("group") or []]
     groups = arr[:, 2] if arr.shape[1] > 2 else np.zeros(arr.shape[0])
     return scatter_spec(
         arr[:, 0],
