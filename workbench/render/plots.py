@@ -400,13 +400,15 @@ def curve_spec(
         arr = arr[None, :]
     if arr.ndim != 2:
         raise ValueError(f"a curve needs a 1-D or 2-D array; got shape {arr.shape}")
-    if x is None or len(x) != arr.shape[1]:
-        x = np.arange(arr.shape[1], dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
+    xs = (
+        np.asarray(x, dtype=np.float64)
+        if x is not None and len(x) == arr.shape[1]
+        else np.arange(arr.shape[1], dtype=np.float64)
+    )
     if labels is not None and list(labels) == ["p10", "median", "p90"]:
         return PlotSpec(
-            lines=(Line(x, arr[1], label="median"),),
-            bands=(Band(x, arr[0], arr[2], label="10–90%"),),
+            lines=(Line(xs, arr[1], label="median"),),
+            bands=(Band(xs, arr[0], arr[2], label="10–90%"),),
             title=title,
             x_label=x_label,
             y_label=y_label,
@@ -414,7 +416,7 @@ def curve_spec(
         )
     names = list(labels) if labels is not None else [str(i) for i in range(arr.shape[0])]
     lines = tuple(
-        Line(x, arr[i], label=names[i] if arr.shape[0] > 1 and i < len(names) else "")
+        Line(xs, arr[i], label=names[i] if arr.shape[0] > 1 and i < len(names) else "")
         for i in range(arr.shape[0])
     )
     return PlotSpec(lines=lines, title=title, x_label=x_label, y_label=y_label, log_y=log_y)
