@@ -413,8 +413,10 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         ]
         if with_created:
             cells.append(_short_time(info.get("created")))
-        overflow = "fold" if args.wide else "ellipsis"
-        table.add_row(*cells, Text(headline, overflow=overflow, no_wrap=not args.wide))
+        cell = Text(headline, overflow="fold", no_wrap=False)
+        if not args.wide:
+            cell = Text(headline, overflow="ellipsis", no_wrap=True)
+        table.add_row(*cells, cell)
     console.print(table)
     return EXIT_OK
 
