@@ -61,6 +61,7 @@ class HomeScreen(Screen[None]):
         Binding("slash", "filter", "Filter", key_display="/", tooltip="Show only runs with a tag"),
         Binding("delete", "remove", "Delete run", show=False, tooltip="Delete the selected run"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Re-read the runs now"),
+        Binding("w", "sweeps", "Sweeps", show=False, tooltip="Sweeps and their cells"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
 
@@ -183,6 +184,12 @@ class HomeScreen(Screen[None]):
         run_id = self._selected()
         if run_id is not None:
             self.wb.follow_run(run_id)
+
+    def action_sweeps(self) -> None:
+        """Open the sweeps: groups of runs over a grid of configs."""
+        from workbench.tui.screens.sweeps import SweepsScreen
+
+        self.app.push_screen(SweepsScreen())
 
     def action_new_run(self) -> None:
         """Pick a lab and open its stepper."""
