@@ -2,9 +2,11 @@
 
 :func:`workbench.core.ensemble.train_ensemble` keeps the ensemble's parameters in
 the model's flat ``(seed, n_params)`` buffer, but trains a :class:`WorkingSet`: a
-packed copy of the seeds that still train, held per layer as contiguous
-``W: (row, d_out, d_in)`` and ``b: (row, d_out)`` tensors with their gradients and
-optimiser state, and every activation buffer allocated once. A step is
+packed copy of the seeds that still train, held per layer as ``W: (row, d_out,
+d_in)`` and ``b: (row, d_out)`` views of ``(row, k)`` stores whose row length k is
+padded to whole SIMD vectors (contiguous whenever k already is, as for widths that
+are multiples of 16), with their gradients and optimiser state, and every
+activation buffer allocated once. A step is
 
 1. forward: ``pre_l = a_{l-1} W_lᵀ + b_l`` (``baddbmm`` into a kept buffer), φ in place;
 2. the per-seed loss L and δ_L = ∂L/∂output;
@@ -44,7 +46,7 @@ LOSSES = ("mse", "bce-with-logits")
 #: Compact once dead rows exceed this fraction of the rows held.
 DEAD_FRACTION = 1 / 8
 
-#: Minibatch indices drawn and copied to the device at a time (see _batch_indices),
+#: Minibatch indices drawn and copied to the device at a time (see batch_indices),
 #: and at most this many epochs' worth.
 _INDICES_PER_COPY = 1 << 16
 _MAX_EPOCHS_PER_COPY = 256
