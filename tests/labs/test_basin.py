@@ -267,3 +267,27 @@ def test_tiny_run_on_cuda_matches_the_cpu_hessians(tiny: tuple[Project, Run]) ->
         "closed_form_vs_finite_differences",
     ):
         assert run.results[f"calibration/hessian/{name}/ok"] is True
+
+
+def test_lanczos_path_of_the_lab_matches_its_dense_path(tiny: tuple[Project, Run]) -> None:
+    """With as many Lanczos steps as parameters, the Ritz values are the whole spectrum."""
+    import torch
+
+    from workbench.core.ensemble import ensemble_from_state_dict
+    from workbench.core.tasks import all_inputs
+    from workbench_labs.basin.curvature import measure_curvature
+    from workbench_labs.basin.nets import TaskNets
+
+    _, run = tiny
+    model = ensemble_from_state_dict(run.checkpoint("first-bit"), "relu").select([0, 1])
+    targets = torch.as_tensor(run.array("first-bit/train/targets"), dtype=torch.float32)
+    nets = TaskNets("first-bit", model, targets.unsqueeze(1), np.ones(2, bool), np.zeros(2))
+    p = model.params.shape[1]
+    x = all_inputs(3)
+    dense = measure_curvature(LAB.make_config({**TINY, "hessian": "dense"}), nets, x)
+    ritz = measure_curvature(
+        LAB.make_config({**TINY, "hessian": "lanczos", "lanczos_steps": p}), nets, x
+    )
+    assert dense.method == "dense" and ritz.method == "lanczos"
+    np.testing.assert_allclose(ritz.eigenvalues, dense.eigenvalues, atol=1e-7)
+    np.testing.assert_allclose(ritz.trace, dense.trace, atol=1e-6)
