@@ -142,7 +142,7 @@ LAB: Lab[BasinConfig] = Lab(
         "quick": {
             "seeds": 12,
             "widths": [6, 6],
-            "steps": 2000,
+            "steps": 1500,
             "loss_threshold": 1e-4,
             "draws": 300,
             "burn_in": 60,
@@ -153,7 +153,7 @@ LAB: Lab[BasinConfig] = Lab(
             "nbeta_sweep": [100.0],
             "localization_sweep": [10.0],
             "directions": 32,
-            "calibration_draws": 1500,
+            "calibration_draws": 1000,
             "n_permutations": 499,
         }
     },
