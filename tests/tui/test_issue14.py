@@ -108,8 +108,8 @@ def test_conclusion_page_scrolls_to_its_last_line(demo_project: Project) -> None
             page = stepper.query_one("#page-end")
             page.scroll_to_widget(stepper.query_one("#end-body"), animate=False)
             await pilot.press("end")
-            await pilot.pause(0.3)
-            assert page.scroll_y == page.max_scroll_y > 0
+            await wait_until(pilot, lambda: page.scroll_y == page.max_scroll_y > 0, timeout=5)
+            assert LAST_LINE in screen_text(app) or "loss/final/mean" in screen_text(app)
         finish(app)
 
     run_async(go())
@@ -269,9 +269,9 @@ def test_run_detail_focus_starts_in_the_summary_and_metrics_plot_any_metric(
             screen = await wait_screen(pilot, RunDetailScreen)
             scroll = screen.query_one("#detail-summary-scroll")
             assert app.focused is scroll
+            await wait_until(pilot, lambda: scroll.max_scroll_y > 0)  # the summary is laid out
             await pilot.press("pagedown")
-            await pilot.pause(0.2)
-            assert scroll.scroll_y > 0
+            await wait_until(pilot, lambda: scroll.scroll_y > 0, timeout=5)
             await pilot.press("4")  # the Metrics tab, from anywhere
             await wait_until(pilot, lambda: bool(screen.metric_names))
             assert screen.metric_names == ["loss", "live/ir_last_hidden"]
