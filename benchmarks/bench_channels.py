@@ -62,7 +62,7 @@ def plain_mine(x: torch.Tensor, z: torch.Tensor, seed: int) -> float:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return float(t_joint.mean() - lme)
+    return float((t_joint.mean() - lme).detach())
 
 
 def bench_mine() -> None:
