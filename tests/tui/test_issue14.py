@@ -92,19 +92,17 @@ def test_conclusion_page_scrolls_to_its_last_line(demo_project: Project) -> None
             await wait_until(pilot, lambda: bool(stepper.query("#end-results")))
             await pilot.pause(0.2)
             assert LAST_LINE not in screen_text(app)  # the page is taller than the screen
+            page = stepper.query_one("#page-end")
             await pilot.press("end")  # from the page list: scrolls the page itself
-            await pilot.pause(0.3)
-            text = screen_text(app)
-            assert "Headline results" in text or "first-bit/ir/mean" in text
-            await pilot.press("home", "pagedown", "pagedown")
-            await pilot.pause(0.3)
-            # PageDown moves through the page: the wide table, stacked at 80 columns,
-            # shows its cells whole.
-            seen = screen_text(app)
+            await wait_until(pilot, lambda: page.scroll_y > 0, timeout=5)
+            await wait_until(pilot, lambda: "first-bit/ir/mean" in screen_text(app), timeout=5)
             await pilot.press("home")
-            await pilot.pause(0.2)
-            seen += screen_text(app)
-            assert "no significant difference" in seen and "laye…" not in seen
+            await wait_until(pilot, lambda: page.scroll_y == 0, timeout=5)
+            # The wide table, stacked at 80 columns, shows its cells whole.
+            await wait_until(pilot, lambda: "no significant difference" in screen_text(app), 5)
+            assert "laye…" not in screen_text(app)
+            await pilot.press("pagedown")
+            await wait_until(pilot, lambda: page.scroll_y > 0, timeout=5)
             page = stepper.query_one("#page-end")
             page.scroll_to_widget(stepper.query_one("#end-body"), animate=False)
             await pilot.press("end")
