@@ -11,8 +11,8 @@ with Holm-corrected tests whose verdict is supported / refuted / not established
 
 Modules: :mod:`workbench.core.tasks` (task definitions, shared), :mod:`.config`,
 :mod:`.grouping` (codes with a scale, precision), :mod:`.measure`, :mod:`.analysis` (IR, Sim),
-:mod:`.training`, :mod:`.steps`, :mod:`.stats` (the tests), :mod:`.verdicts` (robustness and
-the verdict) and :mod:`.report` (Markdown).
+:mod:`.training` (and :mod:`.saving`), :mod:`.steps`, :mod:`.stats` (the tests),
+:mod:`.verdicts` (robustness and the verdict) and :mod:`.report` (Markdown).
 """
 
 from __future__ import annotations

@@ -199,12 +199,6 @@ class ToyTasksConfig:
                 self.snapshot_every,
                 "0 or a multiple of 5 (the training loop reports every 5 steps)",
             )
-        if self.min_trained > self.seeds:
-            raise ConfigError(
-                "min_trained",
-                self.min_trained,
-                f"at most seeds = {self.seeds} (no ensemble could ever have enough trained nets)",
-            )
         for name, table in self.truth_tables.items():
             check_truth_table(name, table, self.n_bits)
         check_task_names(self.tasks, self.truth_tables)

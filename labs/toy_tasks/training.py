@@ -40,10 +40,20 @@ from workbench.core.lab import RunContext
 from workbench.core.tasks import Task, all_inputs, make_task
 from workbench.measures import information_ratio_matrix
 
-from .config import ToyTasksConfig, arch_label, ensemble_name
+from .config import ToyTasksConfig, ensemble_name
 from .grouping import layer_entropies, scaled_codes, target_mutual_information
+from .saving import save_training, threshold_label
 
-__all__ = ["CHECK_EVERY", "LIVE_IR", "Curves", "EnsembleRun", "Snapshot", "layer_posts", "train"]
+__all__ = [
+    "CHECK_EVERY",
+    "LIVE_IR",
+    "Curves",
+    "EnsembleRun",
+    "Snapshot",
+    "layer_posts",
+    "threshold_label",
+    "train",
+]
 
 #: Steps between the engine's progress callbacks: snapshots for the "trained" thresholds and
 #: the compression curve are taken at this resolution.
@@ -193,7 +203,7 @@ def train(ctx: RunContext) -> None:
                 snapshots, monitor.curves(),
             )  # fmt: skip
             runs[name] = run
-            _save_training(ctx, run, monitor)
+            save_training(ctx, run, monitor.logged_steps, monitor.logged_loss)
     ctx.state["runs"] = runs
     ctx.state["x"] = x
 
@@ -352,92 +362,3 @@ class _TrainingMonitor:
         ).codes[:, 0]  # (seed, n_inputs)
         ratios = information_ratio_matrix(codes)
         return float(ratios[~np.eye(len(ok), dtype=bool)].mean())
-
-
-def threshold_label(value: float) -> str:
-    """``1e-05`` style label of a threshold or tolerance."""
-    return f"{value:.0e}" if value > 0 else "0"
-
-
-def _save_history(
-    ctx: RunContext, run: EnsembleRun, monitor: _TrainingMonitor, thresholds: list[float]
-) -> None:
-    name, result = run.name, run.result
-    ctx.save_array(
-        f"{name}/train/loss_history",
-        np.stack(monitor.logged_loss, axis=1),
-        axes=("seed", "report"),
-        description="every network's training loss at each logged step",
-    )
-    ctx.save_array(f"{name}/train/report_steps", np.asarray(monitor.logged_steps), axes=("report",))
-    ctx.save_array(
-        f"{name}/train/loss_median",
-        np.nanmedian(np.stack(monitor.logged_loss), axis=1),
-        axes=("report",),
-        description="median training loss over the networks at each logged step",
-    )
-    ctx.save_array(f"{name}/train/steps_trained", result.steps_trained, axes=("seed",))
-    ctx.save_array(
-        f"{name}/train/snapshot_step",
-        np.stack([run.snapshots[t].step for t in thresholds]),
-        axes=("threshold", "seed"),
-        labels={"threshold": [threshold_label(t) for t in thresholds]},
-        description="step at which each network's loss first fell below each threshold (-1: never)",
-    )
-    if run.curves is not None:
-        labels = {"step": [str(s) for s in run.curves.steps]}
-        for key, values in (("entropy", run.curves.entropy), ("mi_target", run.curves.mi_target)):
-            ctx.save_array(
-                f"{name}/snapshots/{key}",
-                values,
-                axes=("step", "seed", "layer"),
-                labels=labels,
-                description=f"{key} of every layer of every net against training step, bits",
-            )
-
-
-def _save_training(ctx: RunContext, run: EnsembleRun, monitor: _TrainingMonitor) -> None:
-    cfg = _config(ctx)
-    name, result = run.name, run.result
-    ctx.save_checkpoint(name, run.model.state_dict())
-    ctx.save_array(f"{name}/train/trained", run.trained.astype(np.int8), axes=("seed",))
-    ctx.save_array(
-        f"{name}/train/targets",
-        run.task.targets.numpy().astype(np.int64),
-        axes=("input",),
-        description="the training target of every input (input i = the bits of i, MSB first)",
-    )
-    ctx.save_array(f"{name}/train/final_loss", result.final_loss, axes=("seed",))
-    thresholds = list(run.snapshots)
-    if run.widths == tuple(cfg.widths):  # sweep members keep only what other labs need
-        _save_history(ctx, run, monitor, thresholds)
-    trained_steps = result.steps_trained[run.trained]
-    results: dict[str, float | int | str | bool] = {
-        f"{name}/architecture": arch_label(run.widths),
-        f"{name}/trained/count": int(run.trained.sum()),
-        f"{name}/trained/fraction": float(run.trained.mean()),
-        f"{name}/diverged/count": int(result.diverged.sum()),
-        f"{name}/final_loss/median": float(np.nanmedian(result.final_loss)),
-        f"{name}/steps_to_trained/median": (
-            float(np.median(trained_steps)) if trained_steps.size else float("nan")
-        ),
-        f"{name}/train/seconds": float(result.seconds),
-    }
-    if run.widths == tuple(cfg.widths) and cfg.n_bits <= 6:
-        results[f"{name}/truth_table"] = run.task.truth_table
-    if run.curves is not None:
-        results[f"{name}/snapshots/seconds"] = run.curves.seconds
-    for t in thresholds:
-        results[f"{name}/trained/below_{threshold_label(t)}/count"] = int(
-            run.snapshots[t].captured.sum()
-        )
-    ctx.set_results(results)
-    if cfg.loss_threshold > 0 and not run.trained.all():
-        ctx.logger.info(
-            "%s: %d of %d networks did not reach loss %g in %d steps; they are left out",
-            name,
-            int((~run.trained).sum()),
-            cfg.seeds,
-            cfg.loss_threshold,
-            cfg.steps,
-        )

@@ -135,7 +135,7 @@ def test_config_rejects_bad_values_with_the_key_named() -> None:
     for key, value in (
         ("widths_sweep", [[8, 0]]),
         ("snapshot_every", 7),
-        ("min_trained", 100),
+        ("min_trained", 1),
         ("rule", "nearest"),
         ("tol_mode", "percent"),
     ):
