@@ -187,8 +187,10 @@ def test_conclusion_scrolled_to_its_end(snap_compare: Any, demo_project: Project
         stepper.show_page("page-end")
         await wait_until(pilot, lambda: bool(stepper.query("#end-results")))
         await pilot.pause(0.2)
+        page = stepper.query_one("#page-end")
         await pilot.press("end")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: page.scroll_y == page.max_scroll_y > 0, timeout=10)
+        await pilot.pause(0.2)
 
     assert snap_compare(WorkbenchApp(demo_project), terminal_size=SIZE, run_before=before)
 
@@ -201,7 +203,9 @@ def test_run_detail_summary_table(snap_compare: Any, demo_project: Project) -> N
         await pilot.app.push_screen(RunDetailScreen(run))
         screen = await wait_screen(pilot, RunDetailScreen)
         await pilot.pause(0.2)
-        screen.query_one("#detail-summary-scroll").scroll_to(y=8, animate=False)
+        scroll = screen.query_one("#detail-summary-scroll")
+        await wait_until(pilot, lambda: scroll.max_scroll_y >= 8, timeout=10)
+        scroll.scroll_to(y=8, animate=False)
         await pilot.pause(0.2)
 
     assert snap_compare(WorkbenchApp(demo_project), terminal_size=SIZE, run_before=before)
