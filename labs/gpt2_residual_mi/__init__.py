@@ -58,12 +58,12 @@ LAB: Lab[ResidualMIConfig] = Lab(
     headline="mi/headline",
     presets={
         "quick": {
-            "n_sequences": 256,
+            "n_sequences": 128,
             "positions_per_sequence": 4,
             "n_groups": 8,
             "twin_seeds": 2,
-            "ceiling_sequences": 64,
-            "copula_calibration": 512,
+            "ceiling_sequences": 32,
+            "copula_calibration": 256,
             "jacobian_sequences": 2,
             "twin_init_scales": [1.0, 4.0],
         }

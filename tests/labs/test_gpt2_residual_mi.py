@@ -258,7 +258,7 @@ def test_quick_preset_runs_the_shipped_model(project) -> None:  # type: ignore[n
     run = run_lab(LAB, LAB.make_config(LAB.preset("quick")), project, device="cpu")
     assert run.status == "completed"
     r = run.results
-    assert r["data/n_tokens"] == 256 * 4 and r["model/twin_seeds"] == 2
+    assert r["data/n_tokens"] == 128 * 4 and r["model/twin_seeds"] == 2
     for key in ("above_zero", "above_baseline", "jacobian/scale_1", "jacobian/scale_4"):
         assert r[f"verdict/{key}/verdict"] in VERDICT_WORDS
     assert r["ceiling/bits"] > r["ceiling/first_token_bits"] > 0
