@@ -249,3 +249,18 @@ def test_over_table_power_grows_with_tables_and_saturates() -> None:
     delta = 1 / math.sqrt(1 / 10 + 1 / 6)
     z = norm.ppf(0.975)
     assert now == pytest.approx(norm.cdf(delta - z) + norm.cdf(-delta - z), abs=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_layer_measures_are_the_same_on_cuda() -> None:
+    x = all_inputs(5)
+    model = init_ensemble(TrainConfig(widths=(8, 4, 8)), range(6), 5, 1)
+    target = x[:, 0].long()
+    kwargs = {"loss": "mse", "tol": 1e-2, "mode": "relative"}
+    for rule in ("chained", "leader"):
+        cpu = measure_layers(model, x, target, rule=rule, **kwargs)  # type: ignore[arg-type]
+        gpu = measure_layers(model.to("cuda"), x.cuda(), target, rule=rule, **kwargs)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(cpu.codes, gpu.codes)
+        np.testing.assert_allclose(cpu.entropy, gpu.entropy, atol=1e-12)
+        np.testing.assert_allclose(cpu.tol_eff, gpu.tol_eff, rtol=1e-5)
