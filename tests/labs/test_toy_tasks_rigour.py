@@ -259,8 +259,8 @@ def test_the_layer_measures_are_the_same_on_cuda() -> None:
     target = x[:, 0].long()
     kwargs = {"loss": "mse", "tol": 1e-2, "mode": "relative"}
     for rule in ("chained", "leader"):
-        cpu = measure_layers(model, x, target, rule=rule, **kwargs)  # type: ignore[arg-type]
-        gpu = measure_layers(model.to("cuda"), x.cuda(), target, rule=rule, **kwargs)  # type: ignore[arg-type]
+        cpu = measure_layers(model, x, target, rule=rule, **kwargs)
+        gpu = measure_layers(model.to("cuda"), x.cuda(), target, rule=rule, **kwargs)
         np.testing.assert_array_equal(cpu.codes, gpu.codes)
         np.testing.assert_allclose(cpu.entropy, gpu.entropy, atol=1e-12)
         np.testing.assert_allclose(cpu.tol_eff, gpu.tol_eff, rtol=1e-5)
