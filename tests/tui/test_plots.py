@@ -129,3 +129,12 @@ def test_empty_and_tiny_plots_say_why() -> None:
     assert render_plot(PlotSpec(empty_message="nothing"), 50, 10).plain == "nothing"
     spec = PlotSpec(lines=(Line([1, 2], [1, 2]),))
     assert "at least" in render_plot(spec, 10, 3).plain
+
+
+def test_named_x_positions_are_the_ticks() -> None:
+    # Issue 14: mi/by_hook numbered its x axis 0-8 instead of naming the hooks.
+    hooks = [f"blocks.{i}.hook_resid_{k}" for i in range(3) for k in ("pre", "mid")]
+    spec = PlotSpec(lines=(Line(np.arange(6.0), np.arange(6.0) ** 2),), x_names=tuple(hooks))
+    text = render_plot(spec, 80, 16, mode="none").plain
+    ticks = next(line for line in text.splitlines() if "0.pre" in line)
+    assert ticks.split() == ["0.pre", "0.mid", "1.pre", "1.mid", "2.pre", "2.mid"]

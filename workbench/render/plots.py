@@ -135,6 +135,8 @@ class PlotSpec:
         log_x: Logarithmic x axis.
         log_y: Logarithmic y axis.
         note: A caption under the legend (e.g. the fitted exponent).
+        x_names: Names of the x positions ``0, 1, ...`` (e.g. hook names), shown as
+            the x ticks instead of numbers.
     """
 
     lines: tuple[Line, ...] = ()
@@ -146,6 +148,7 @@ class PlotSpec:
     log_y: bool = False
     note: str = ""
     empty_message: str = "no data yet"
+    x_names: tuple[str, ...] = ()
 
 
 def nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
@@ -281,6 +284,8 @@ def render_plot(
     x_ticks = max(2, width // 12)
     y_ticks = max(2, plot_height // 3)
     _set_axis(fig, "x", data.x_range, spec.log_x, x_ticks)
+    if spec.x_names and not spec.log_x:
+        _name_ticks(fig, spec.x_names, width)
     _set_axis(fig, "y", data.y_range, spec.log_y, y_ticks)
     body = fig.build().string(colorless=(mode == "none"))
     text = Text.from_ansi(body, no_wrap=True)
@@ -549,6 +554,17 @@ def _set_axis(fig: Any, axis: str, span: tuple[float, float], log: bool, n_ticks
         positions = values
     if positions:
         ruler.ticks(positions, [tick_label(v) for v in values])
+
+
+def _name_ticks(fig: Any, names: Sequence[str], width: int) -> None:
+    """Named x ticks at ``0, 1, ...``: every k-th, so each label has room (k = ⌈n·w / width⌉)."""
+    from workbench.render.heatmap import short_labels
+
+    shown = short_labels(list(names))
+    room = max(1, max(len(n) for n in shown) + 1)
+    step = max(1, math.ceil(len(shown) * room / max(1, width - 8)))
+    positions = list(range(0, len(shown), step))
+    fig.ruler("x").ticks(positions, [shown[i] for i in positions])
 
 
 def _caption(

@@ -6,6 +6,7 @@ heatmap or spectrum for the same array.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from typing import TYPE_CHECKING, Any
 
@@ -171,14 +172,20 @@ def array_plot_spec(run: Run, name: str, view: View) -> PlotSpec:
         lam = arr.ravel() if arr.ndim != 2 else arr[0]
         return spectrum_spec(lam, fit=fit_spectrum_exponent(lam), title=title)
     row_labels = labels.get(axes[0]) if arr.ndim == 2 and axes else None
-    return curve_spec(
+    x_ticks = labels.get(axes[-1]) if axes else None
+    x = _numeric_labels(x_ticks, arr.shape[-1])
+    spec = curve_spec(
         arr if arr.ndim <= 2 else arr.reshape(-1, arr.shape[-1]),
         title=title,
         x_label=view.x_label or (axes[-1] if axes else ""),
         y_label=view.y_label,
         labels=row_labels,
-        x=_numeric_labels(labels.get(axes[-1]) if axes else None, arr.shape[-1]),
+        x=x,
     )
+    if x is None and isinstance(x_ticks, list) and len(x_ticks) == arr.shape[-1]:
+        # Named positions (hooks, layers): the ticks say which, not 0..n-1.
+        spec = dataclasses.replace(spec, x_names=tuple(str(t) for t in x_ticks))
+    return spec
 
 
 def _numeric_labels(labels: Any, n: int) -> list[float] | None:
