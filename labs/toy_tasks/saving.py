@@ -82,6 +82,12 @@ def save_training(
     ctx.save_checkpoint(name, run.model.state_dict())
     ctx.save_array(f"{name}/train/trained", run.trained.astype(np.int8), axes=("seed",))
     ctx.save_array(
+        f"{name}/train/seeds",
+        np.asarray(run.model.seeds, dtype=np.int64),
+        axes=("seed",),
+        description="the seed of every network of this ensemble (for readers of the checkpoint)",
+    )
+    ctx.save_array(
         f"{name}/train/targets",
         run.task.targets.numpy().astype(np.int64),
         axes=("input",),

@@ -11,6 +11,7 @@ What a source run provides, per ensemble checkpoint ``<name>`` (``first-bit``, `
   ``layers.{i}.bias: (seed, d_out)``;
 * optionally ``arrays/<name>/train/trained.npy``, ``(seed,)`` 0/1, the nets that reached the
   source's "trained" threshold (``train/converged.npy`` for a run with one ensemble);
+* optionally ``arrays/<name>/train/seeds.npy``, ``(seed,)`` the seed of each net;
 * optionally ``arrays/<name>/train/targets.npy``, ``(2^n,)`` the training targets over all
   inputs, for boolean-task runs (otherwise they are rebuilt from the source's config with
   :func:`workbench.core.tasks.make_task`).
@@ -144,7 +145,12 @@ def _targets(run: Run, name: str, config: dict[str, Any]) -> npt.NDArray[np.int6
     return None
 
 
-def _seeds(config: dict[str, Any], name: str, n: int) -> list[int]:
+def _seeds(run: Run, config: dict[str, Any], name: str, n: int) -> list[int]:
+    """The nets' seeds: ``<name>/train/seeds`` when the source saved it, else by convention."""
+    if f"{name}/train/seeds" in set(run.array_names()):
+        saved = np.asarray(run.array(f"{name}/train/seeds")).astype(np.int64).reshape(-1)
+        if saved.shape == (n,):
+            return [int(s) for s in saved]
     first = int(config.get("seed", 0))
     tasks = list(config.get("tasks", []))
     if name in tasks and isinstance(config.get("seeds"), int):
@@ -190,7 +196,7 @@ def load_from_run(
             continue  # not an ensemble of MLP layers (a GPT-2 checkpoint, say)
         n = int(next(v for k, v in tensors.items() if k.endswith(".weight")).shape[0])
         try:
-            model = ensemble_from_state_dict(tensors, activation, _seeds(config, name, n))
+            model = ensemble_from_state_dict(tensors, activation, _seeds(run, config, name, n))
         except ValueError as err:
             raise ConfigError(key, ref, f"a run whose checkpoints are ensembles ({err})") from None
         trained = _bool_array(run, [f"{name}/train/trained", "train/converged"], n)
