@@ -17,7 +17,7 @@ from workbench.core.models.gpt2 import collect_residual_stream, random_twin
 from workbench_labs.gpt2_residual_mi.analysis import MIPoint, layer_mi_matrices, mi_point
 from workbench_labs.gpt2_residual_mi.ceiling import model_losses, shannon_ceiling
 from workbench_labs.gpt2_residual_mi.config import ResidualMIConfig
-from workbench_labs.gpt2_residual_mi.corpus import make_source
+from workbench_labs.gpt2_residual_mi.corpus import SequenceSource, make_source
 from workbench_labs.gpt2_residual_mi.models import ModelPair, load_model_pair, load_second_model
 from workbench_labs.gpt2_residual_mi.robustness import HookPass, HookResult, reduce_pass
 from workbench_labs.gpt2_residual_mi.stream import (
@@ -231,13 +231,10 @@ def run_stream(ctx: RunContext) -> None:
 
 
 def _second_model_pass(
-    ctx: RunContext, source: object, sizes: list[int]
+    ctx: RunContext, source: SequenceSource, sizes: list[int]
 ) -> dict[str, float | int | str | bool]:
     """Trained versus a second trained checkpoint on the same tokens."""
-    from workbench_labs.gpt2_residual_mi.corpus import SequenceSource
-
     config, pair, names = config_of(ctx), pair_of(ctx), names_of(ctx)
-    assert isinstance(source, SequenceSource)
     second = load_second_model(config, pair, ctx.device)
     acc = ResidualAccumulators.create(
         names,
