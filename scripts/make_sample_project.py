@@ -28,6 +28,7 @@ SAMPLE_RUNS: dict[str, list[str]] = {
     "fuzzy-xor": ["seeds=64"],
     "gpt2-residual-mi": [],
     "path-dependence": ["seeds=16"],
+    "channels": [],
     "basin": ["seeds=16", "draws=600", "burn_in=150", "directions=64"],
 }
 
