@@ -659,6 +659,8 @@ def _headline(run: Any) -> str:
     if key not in results:
         key = next(iter(results))
     value = results[key]
+    if isinstance(value, str) and key == run.info.get("headline"):
+        return value  # a verdict line says what it is; the key would only crowd it out
     return f"{key} = {value:.4g}" if isinstance(value, float) else f"{key} = {value}"
 
 
