@@ -161,7 +161,9 @@ def test_a_writer_killed_with_sigkill_leaves_readable_metrics(tmp_path: Path) ->
         proc.wait()
     metrics = Run(tmp_path / "run").metrics()
     n = len(metrics["loss"])
-    assert n >= 20 * 500 and n % 500 == 0  # whole chunks only
+    # The 20th chunk file may not have its metrics.jsonl line yet when the kill lands (a chunk
+    # is written before the line naming it), so at least 19 whole chunks are readable.
+    assert n >= 19 * 500 and n % 500 == 0  # whole chunks only
     np.testing.assert_array_equal(metrics["loss"][:500], 0.1 * np.arange(500))
     assert Run(tmp_path / "run").array("live").shape == (3,)
 

@@ -103,7 +103,7 @@ def test_unpaired_input_is_rejected() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("d", [1, 5, 10, 20])
+@pytest.mark.parametrize("d", [5, 20])  # d = 1, 2 are in the coverage test
 def test_under_estimation_grows_with_dimension_and_mi(d: int) -> None:
     # d = 1 … 20 at ρ = 0.5 and 0.9: MINE is a lower bound in practice (held-out DV), and the
     # shortfall grows with the MI, as the module's table documents.
