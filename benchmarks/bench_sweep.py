@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-BASE = ["seeds=8", "steps=300", "log_every=100"]
+BASE = ["seeds=8", "steps=300"]  # on top of --preset quick
 
 
 def _wb(*args: str, project: Path) -> None:
@@ -62,7 +62,7 @@ def main() -> None:
         start = time.perf_counter()
         for s in seeds:
             sets = [a for kv in [*BASE, f"task_seed={s}"] for a in ("--set", kv)]
-            _wb("run", "toy-tasks", *sets, "--quiet", project=loop)
+            _wb("run", "toy-tasks", "--preset", "quick", *sets, "--quiet", project=loop)
         t_loop = time.perf_counter() - start
         work = _run_seconds(loop)
         per_cell = (t_loop - work) / len(seeds)
@@ -78,8 +78,9 @@ def main() -> None:
             sets = [a for kv in BASE for a in ("--set", kv)]
             grid = "task_seed=[" + ",".join(map(str, seeds)) + "]"
             start = time.perf_counter()
-            _wb("sweep", "toy-tasks", "--grid", grid, *sets, "--engine", engine,
-                "--jobs", str(args.jobs), "--quiet", *extra, project=proj)  # fmt: skip
+            _wb("sweep", "toy-tasks", "--preset", "quick", "--grid", grid, *sets,
+                "--engine", engine, "--jobs", str(args.jobs), "--quiet", *extra,
+                project=proj)  # fmt: skip
             wall = time.perf_counter() - start
             work = _run_seconds(proj)
             overhead = (wall * args.jobs - work) / len(seeds)
