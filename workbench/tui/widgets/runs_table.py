@@ -101,6 +101,8 @@ def headline_text(results: dict[str, Any], key: str | None) -> str:
     """``key = value`` of the lab's headline result, else of the first result."""
     if not results:
         return ""
+    if key in results and isinstance(results[key], str):
+        return str(results[key])  # a verdict line says what it is; the key would crowd it out
     if key not in results:
         key = next(iter(results))
     value = results[key]
