@@ -28,7 +28,7 @@ import argparse
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -37,27 +37,12 @@ from _discrete_benchmarks import (  # the IR, grouping and permutation-test sect
     bench_information_ratio,
     bench_joint_crossover,
     bench_permutation_tests,
+    best_time,
+    sync,
 )
 
 from workbench.core.measures._moments import add_scatter_, tile_edges
 from workbench.measures import StreamingJointCovariance
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def best_time(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Shortest wall time of ``repeats`` calls (the least disturbed by other processes)."""
-    best = math.inf
-    for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        fn()
-        sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def bench_gaussian_mi(device: torch.device, quick: bool) -> None:
