@@ -88,6 +88,9 @@ def add_sweep_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def sweep_main(args: argparse.Namespace) -> int:
     from workbench.core.runs import open_project
 
+    for key, value in (("jobs", args.jobs), ("threads", args.threads)):
+        if value is not None and value < 1:  # checked before anything is created
+            raise ConfigError(key, value, "an integer >= 1")
     project = open_project(getattr(args, "project", None))
     if args.target == "list":
         return _list(project)

@@ -267,3 +267,13 @@ def test_sweep_archive_with_a_member_outside_its_layout_is_refused(
     with pytest.raises(ArchiveError, match="unexpected member"):
         import_sweep(project, bad)
     assert not (tmp_path / "evil.txt").exists() and project.runs() == []
+
+
+def test_a_bad_engine_option_makes_no_sweep(project: Project) -> None:
+    proc = subprocess.run(
+        [PYTHON, "-m", "workbench", "sweep", "counting", "--project", str(project.path),
+         "--grid", "steps=[2]", "--jobs", "0"],
+        capture_output=True, text=True, env=cli_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "'jobs' = 0" in proc.stderr
+    assert not (project.path / "sweeps").exists() and project.runs() == []
