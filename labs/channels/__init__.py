@@ -14,9 +14,8 @@ Modules: :mod:`.config`, :mod:`.nets` (ensembles, exact layer MI, Jacobians), :m
 
 from __future__ import annotations
 
-from workbench.core.lab import Lab, Step, View
+from workbench.core.lab import Lab, LazyStep, Step, View
 
-from . import report, steps
 from .config import ChannelsConfig
 
 __all__ = ["LAB", "QUICK", "ChannelsConfig"]
@@ -65,7 +64,7 @@ LAB: Lab[ChannelsConfig] = Lab(
             "`seeds` nets and measures I(X; layer) = H(layer) for every hidden layer over all "
             "2^n_bits inputs, at `resolution` (in layer standard deviations) and at each of "
             "`resolution_sweep`. Also the commenter's square leaky-relu net.",
-            steps.init_map,
+            LazyStep(".steps:init_map", __name__),
             produces=("map/<act>/init/scale<g>", "invertible/*"),
             views=(
                 View(
@@ -82,7 +81,7 @@ LAB: Lab[ChannelsConfig] = Lab(
             "Information after training",
             "Trains the scale-1 cells on `task` (full batch, Adam) and measures the same "
             "information after training; keeps covariance and Jacobian spectra before and after.",
-            steps.trained_map,
+            LazyStep(".steps:trained_map", __name__),
             produces=("map/<act>/init_vs_trained",),
             views=(
                 View(
@@ -100,7 +99,7 @@ LAB: Lab[ChannelsConfig] = Lab(
             "X ~ N(0, I): the last hidden layer read through relative noise `noise`; exact MI for "
             "linear nets, KSG and MINE (batched estimators) for all, as a share of the input's "
             "own information at that noise.",
-            steps.gaussian,
+            LazyStep(".steps:gaussian", __name__),
             produces=("gaussian/<act>/{exact,ksg,mine}", "gaussian/linear/*"),
             views=(
                 View("heatmap", "Gaussian I/reference (KSG)", "gaussian/*/ksg", "width", "depth"),
@@ -113,7 +112,7 @@ LAB: Lab[ChannelsConfig] = Lab(
             "each rate (all rates one batched model) to reconstruct the input, then sums the "
             "exact I(X; dropout(code)) over every kept-unit pattern, beside (1-D)·m·log2 L and "
             "the theorem's lower bounds.",
-            steps.dropout_channel,
+            LazyStep(".steps:dropout_channel", __name__),
             produces=("dropout/capacity_curve", "dropout/information"),
             views=(
                 View(
@@ -130,7 +129,7 @@ LAB: Lab[ChannelsConfig] = Lab(
             "Spectra",
             "Covariance spectra and E[JJᵀ] spectra of the widest, deepest trained cell per "
             "activation, at init and trained; α of every layer (power-law fit) for the bound.",
-            steps.spectra,
+            LazyStep(".steps:spectra", __name__),
             produces=("spectra/<act>/<when>/{covariance,jacobian}/layer<l>",),
             views=(
                 View("spectrum", "Covariance spectrum", "spectra/*/covariance/*"),
@@ -142,7 +141,7 @@ LAB: Lab[ChannelsConfig] = Lab(
             "Verdicts",
             "Every claim's verdict with its test family (Holm), the scarce-channels map, the "
             "sweeps over resolution, threshold and tolerance, and summary.md.",
-            report.summary,
+            LazyStep(".report:summary", __name__),
             produces=("summary.md", "verdict/*", "robustness/*", "map/<act>/verdict/*"),
             views=(
                 View("text", "Summary", "summary.md"),

@@ -7,6 +7,11 @@ A lab is a small, rigorous experiment. It declares
 * an ordered tuple of :class:`Step` s, each with a title, a Markdown explanation,
   the function that runs it, what it produces and how to view it.
 
+A lab's definition is cheap to import: ``workbench labs`` lists and describes every lab
+without importing torch or scipy. So a lab names its step functions by
+``"module:function"`` with :class:`LazyStep` (imported on the first call, then cached)
+rather than importing its steps module, and its config module imports only names.
+
 A lab module exposes ``LAB = Lab(...)`` and registers it under the entry-point
 group ``workbench.labs``; the built-in labs do exactly the same.
 
@@ -30,10 +35,16 @@ A minimal lab::
         name="demo", title="Demo", description="...", config_cls=Config,
         steps=(Step("train", "Train", "Trains the nets.", train, produces=("loss/final",)),),
     )
+
+The same step, with ``train`` in ``demo/steps.py`` imported only when the step runs::
+
+    Step("train", "Train", "Trains the nets.", LazyStep(".steps:train", __name__))
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import threading
 import time
@@ -42,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from workbench.core.config import build_config, config_fields
+from workbench.core.errors import LabNotFoundError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,12 +64,14 @@ if TYPE_CHECKING:
 __all__ = [
     "Cancelled",
     "Lab",
+    "LazyStep",
     "MetricsLogged",
     "ProgressEvent",
     "RunContext",
     "RunEvent",
     "Step",
     "StepFinished",
+    "StepNotFoundError",
     "StepStarted",
     "View",
 ]
@@ -93,6 +107,97 @@ class View:
     y_label: str = ""
 
 
+class StepNotFoundError(LabNotFoundError):
+    """A :class:`LazyStep` names a module or function that cannot be imported."""
+
+
+class LazyStep:
+    """A step function named by ``"module:function"``, imported on its first call.
+
+    The module is imported, the function looked up and checked to be callable, and the result
+    cached, the first time the step runs (or :meth:`resolve` is called), so a lab's definition
+    never imports what its steps need (torch, scipy). Calling it is calling the function.
+
+    Args:
+        target: ``"package.module:function"``; a leading dot (``".steps:train"``) makes the
+            module relative to ``package``, as in :func:`importlib.import_module`. The function
+            may be dotted (``"steps:Trainer.run"``).
+        package: The package a relative target is relative to, usually the lab's ``__name__``.
+
+    Raises:
+        ValueError: When ``target`` is not of the form ``module:function``, or is relative
+            without a ``package`` (a mistake in the lab's code, found when it is defined).
+    """
+
+    __slots__ = ("_function", "module", "qualname")
+
+    def __init__(self, target: str, package: str | None = None) -> None:
+        module, sep, qualname = target.partition(":")
+        if not sep or not module.strip(".") or not qualname or ":" in qualname:
+            raise ValueError(f"step target {target!r} must look like 'package.module:function'")
+        if module.startswith("."):
+            if not package:
+                raise ValueError(f"relative step target {target!r} needs package=__name__")
+            # Resolve now (string arithmetic only, no import) so that the target is absolute
+            # in messages and in repr.
+            module = importlib.util.resolve_name(module, package)
+        self.module = module
+        self.qualname = qualname
+        self._function: Callable[[RunContext], None] | None = None
+
+    @property
+    def target(self) -> str:
+        """The absolute ``"module:function"`` this step runs."""
+        return f"{self.module}:{self.qualname}"
+
+    def resolve(self) -> Callable[[RunContext], None]:
+        """Import the module and return the function (cached after the first call).
+
+        Raises:
+            StepNotFoundError: Naming the target, when the module cannot be imported, has no
+                such attribute, or the attribute is not callable.
+        """
+        if self._function is not None:
+            return self._function
+        try:
+            obj: Any = importlib.import_module(self.module)
+        except ImportError as err:
+            raise StepNotFoundError(
+                f"step function {self.target} cannot be loaded: module {self.module!r} "
+                f"cannot be imported ({type(err).__name__}: {err})"
+            ) from err
+        for part in self.qualname.split("."):
+            if not hasattr(obj, part):
+                raise StepNotFoundError(
+                    f"step function {self.target} cannot be loaded: "
+                    f"{getattr(obj, '__name__', repr(obj))!r} has no attribute {part!r}"
+                )
+            obj = getattr(obj, part)
+        if not callable(obj):
+            raise StepNotFoundError(
+                f"step function {self.target} is not callable (got {type(obj).__name__})"
+            )
+        function: Callable[[RunContext], None] = obj
+        self._function = function
+        return function
+
+    def __call__(self, ctx: RunContext) -> None:
+        self.resolve()(ctx)
+
+    def __repr__(self) -> str:
+        return f"LazyStep({self.target!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LazyStep) and other.target == self.target
+
+    def __hash__(self) -> int:
+        return hash(("LazyStep", self.target))
+
+    def __reduce__(self) -> tuple[type[LazyStep], tuple[str]]:
+        # Pickle by name (a sweep engine may send a lab to another process); never the cache.
+        return (LazyStep, (self.target,))
+
+
 @dataclass(frozen=True)
 class Step:
     """One step of a lab.
@@ -101,7 +206,8 @@ class Step:
         key: Short stable identifier (``"train"``), used in run.toml and metrics.
         title: Human title (``"Train the ensembles"``).
         explanation: Markdown shown in the lab stepper before and after running.
-        run: The function that does the work, given the run's context.
+        run: The function that does the work, given the run's context: a function, or a
+            :class:`LazyStep` that imports it when the step first runs.
         produces: What the step writes (array names, results prefixes), in words
             a user can find in the run folder.
         views: How to look at what it produced.
