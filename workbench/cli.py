@@ -268,13 +268,17 @@ def _cmd_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_labs(args: argparse.Namespace) -> int:
-    from rich.markdown import Markdown
+    # Listing and describing import no torch or scipy: a lab's definition is cheap to load
+    # (its steps are LazySteps), tests/test_import_hygiene.py checks it, and
+    # benchmarks/bench_startup.py times it.
     from rich.table import Table
 
     from workbench.core.registry import available_labs, load_lab
 
     console = _console()
     if args.lab:
+        from rich.markdown import Markdown  # markdown-it costs ~0.2 s; only a description needs it
+
         lab = load_lab(args.lab)
         console.print(f"[bold]{lab.name}[/]: {lab.title}\n")
         console.print(Markdown(lab.description))

@@ -17,18 +17,26 @@ Modules: :mod:`.config`, :mod:`.nets`, :mod:`.calibration`, :mod:`.curvature`, :
 
 from __future__ import annotations
 
-from workbench.core.lab import Lab, Step, View
-from workbench.core.runs import Project
+from typing import TYPE_CHECKING
 
-from . import steps
+from workbench.core.lab import Lab, LazyStep, Step, View
+
 from .config import BasinConfig
-from .nets import check_source
 
-__all__ = ["LAB", "BasinConfig"]
+if TYPE_CHECKING:
+    from workbench.core.runs import Project
+
+__all__ = ["LAB", "LIVE_LLC", "BasinConfig"]
+
+#: The live metric the llc step logs (``steps.LIVE_LLC``, named here so that the lab's
+#: definition does not import torch; tests/labs/test_lab_definitions.py checks they agree).
+LIVE_LLC = "live/llc"
 
 
 def _check(cfg: BasinConfig, project: Project) -> None:
     """Pre-run: a ``from_run`` must be a toy-tasks or basin run with saved checkpoints."""
+    from .nets import check_source  # imports torch: only when a run is about to start
+
     check_source(cfg, project)
 
 
@@ -50,7 +58,7 @@ LAB: Lab[BasinConfig] = Lab(
             "Trains `seeds` nets per task (the shared task definitions) on all 2^n inputs, or "
             "loads every ensemble of the `from_run` run. Only nets whose loss fell below "
             "`loss_threshold` are measured: broadness is a property of a minimum.",
-            steps.nets,
+            LazyStep(".steps:nets", __name__),
             produces=("checkpoints/<task>", "<task>/train/*", "<task>/nets/*"),
         ),
         Step(
@@ -61,7 +69,7 @@ LAB: Lab[BasinConfig] = Lab(
             "net (Aoyagi's formula); the MC volume on a quadratic with known determinant. Each "
             "value is recorded beside its truth; a miss beyond `calibration_tolerance` is named "
             "in the verdicts.",
-            steps.calibration,
+            LazyStep(".steps:calibration", __name__),
             produces=("calibration/*",),
             views=(View("table", "Calibration", "calibration/"),),
         ),
@@ -73,7 +81,7 @@ LAB: Lab[BasinConfig] = Lab(
             "counts above each ε of `eps_sweep`, and the quadratic log-volume "
             "ln V = ln V_P + (P/2) ln 2(T - L*) - ½ Σ ln max(λ, floor), floored eigenvalues "
             "counted.",
-            steps.hessian,
+            LazyStep(".steps:hessian", __name__),
             produces=("<task>/hessian/*", "hessian/spectrum/<task>"),
             views=(
                 View(
@@ -88,7 +96,7 @@ LAB: Lab[BasinConfig] = Lab(
             "SGLD for every task × net × chain at once; chain traces, spread across chains, "
             "split-R̂, negative/diverged flags, and sweeps over ε (step-size calibration), nβ "
             "and γ.",
-            steps.llc,
+            LazyStep(".steps:llc", __name__),
             produces=("<task>/llc/*", "llc_sweep/*"),
             views=(View("curve", "Median SGLD loss", "*/llc/trace_median", "trace point", "loss"),),
         ),
@@ -98,7 +106,7 @@ LAB: Lab[BasinConfig] = Lab(
             "Along `directions` random directions (uniform on the sphere, per-layer normalised "
             "with `normalize`) the radius where the loss first exceeds T; "
             "ln V = ln V_P + ln mean R^P with a bootstrap interval, for every T of the sweep.",
-            steps.volume,
+            LazyStep(".steps:volume", __name__),
             produces=("<task>/volume/*",),
         ),
         Step(
@@ -106,7 +114,7 @@ LAB: Lab[BasinConfig] = Lab(
             "Compression",
             "Each layer's entropy over all 2^n inputs after discretizing at `tol` (equal to its "
             "MI with the input, since a layer is a function of the input).",
-            steps.compression,
+            LazyStep(".steps:compression", __name__),
             produces=("<task>/entropy",),
             views=(View("heatmap", "Layer entropy (bits)", "*/entropy", "layer", "net"),),
         ),
@@ -117,7 +125,7 @@ LAB: Lab[BasinConfig] = Lab(
             "permutation p, Holm), within-task Spearman correlations of broadness with "
             "compression (Holm), the robustness sweep over T, floor, nβ, γ, ε and chains, and "
             "a verdict per claim.",
-            steps.summary,
+            LazyStep(".steps:summary", __name__),
             produces=(
                 "summary.md",
                 "compare/*",
@@ -135,7 +143,7 @@ LAB: Lab[BasinConfig] = Lab(
             ),
         ),
     ),
-    live_metrics=(steps.LIVE_LLC,),
+    live_metrics=(LIVE_LLC,),
     headline="summary/finding",
     check=_check,
     presets={

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from workbench.core.choices import ACTIVATIONS, LOSSES, OPTIMIZERS
 from workbench.core.config import option
-from workbench.core.ensemble import ACTIVATIONS, LOSSES, OPTIMIZERS
 from workbench.core.errors import ConfigError
-from workbench.core.sgld import SGLDSetting
 from workbench.core.tasks import check_task_names, check_truth_table
+
+if TYPE_CHECKING:  # sgld imports torch; the config imports only names (cheap `workbench labs`)
+    from workbench.core.sgld import SGLDSetting
 
 __all__ = ["HESSIAN_METHODS", "BasinConfig"]
 
@@ -139,6 +142,8 @@ class BasinConfig:
 
     def settings(self) -> SGLDSetting:
         """The main SGLD setting."""
+        from workbench.core.sgld import SGLDSetting
+
         return SGLDSetting(self.sgld_step, self.nbeta, self.localization)
 
     def __post_init__(self) -> None:

@@ -15,9 +15,8 @@ Modules: :mod:`.fuzzy` (the logic), :mod:`.references` (exact constructions),
 
 from __future__ import annotations
 
-from workbench.core.lab import Lab, Step, View
+from workbench.core.lab import Lab, LazyStep, Step, View
 
-from . import steps, steps_census
 from .config import FuzzyXorConfig
 
 __all__ = ["LAB", "FuzzyXorConfig"]
@@ -43,7 +42,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "(Adam, MSE) on `samples` points drawn uniformly from [0, 1]², then evaluates "
             "each on a `grid` × `grid` grid. A network whose grid MSE is below "
             "`converged_mse` has learned XOR.",
-            steps.train,
+            LazyStep(".steps:train", __name__),
             produces=("checkpoints/ensemble", "train/*", "metrics: loss"),
             views=(
                 View("curve", "Median training loss", "train/loss_median", "report", "MSE"),
@@ -59,7 +58,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "ways of placing creases on the two diagonals. Every neuron is labelled with "
             "the function it computes, and every construction is checked against XOR to "
             "float64 precision.",
-            steps.references,
+            LazyStep(".steps:references", __name__),
             produces=("references.md", "reference/*"),
             views=(
                 View("text", "Reference constructions", "references.md"),
@@ -74,7 +73,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "reference neuron's function) by the R² of the best affine fit α·f + β on the "
             "grid: the fraction of the neuron's variance the candidate explains. "
             "Candidates that are affine images of each other (OR and NOR) are one class.",
-            steps.match,
+            LazyStep(".steps:match", __name__),
             produces=("match/*",),
             views=(
                 View("heatmap", "Best R² of each neuron", "match/best_r2", "neuron", "seed"),
@@ -90,7 +89,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "trained network, and records each trained neuron's response as a z-score "
             "against its activations over the grid: the reference-neuron × "
             "trained-neuron response matrix.",
-            steps.maximise,
+            LazyStep(".steps:maximise", __name__),
             produces=("maximise/*",),
             views=(
                 View(
@@ -120,7 +119,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "`fit_threshold`, or `none`. Clusters the converged networks by their match "
             "profiles and counts the strategies, unconverged and unmatched networks "
             "included.",
-            steps_census.strategies,
+            LazyStep(".steps_census:strategies", __name__),
             produces=("strategy/*", "matches.md"),
             views=(
                 View("heatmap", "Strategy scores", "strategy/score", "construction", "seed"),
@@ -146,7 +145,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "range and whether the census is stable. The verdict tests whether a second "
             "computation holds at least `minority_share` of the classified networks at every "
             "setting (exact binomial tests, Holm-corrected).",
-            steps_census.robustness,
+            LazyStep(".steps_census:robustness", __name__),
             produces=("computation/*", "redundancy/*", "robustness/*", "verdict/*"),
             views=(
                 View(
@@ -172,7 +171,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "Summary",
             "The census in words: strategies and computations, clusters, redundancy, how the "
             "counts move with the thresholds, and the verdict with its reason.",
-            steps_census.summary,
+            LazyStep(".steps_census:summary", __name__),
             produces=("summary.md",),
             views=(View("text", "Summary", "summary.md"),),
         ),

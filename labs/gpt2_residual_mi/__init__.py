@@ -11,18 +11,8 @@ of the last residual stream with respect to the first.
 
 from __future__ import annotations
 
-from workbench.core.lab import Lab, Step, View
+from workbench.core.lab import Lab, LazyStep, Step, View
 from workbench_labs.gpt2_residual_mi.config import ResidualMIConfig
-from workbench_labs.gpt2_residual_mi.jacobian_step import run_jacobians
-from workbench_labs.gpt2_residual_mi.results import run_mi
-from workbench_labs.gpt2_residual_mi.steps import (
-    run_ceiling,
-    run_layers,
-    run_load,
-    run_spectra,
-    run_stream,
-    run_summary,
-)
 
 __all__ = ["LAB", "ResidualMIConfig"]
 
@@ -78,7 +68,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
                 "generator, following GPT-2's initialisation (σ = 0.02, residual projections "
                 "σ/√(2L))."
             ),
-            run=run_load,
+            run=LazyStep(".steps:run_load", __name__),
             produces=("model/*",),
         ),
         Step(
@@ -91,7 +81,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
                 "plus the loss summed over the prefix, averaged over the sampled positions "
                 "(plus log2 of the number of positions), is an upper bound: the ceiling."
             ),
-            run=run_ceiling,
+            run=LazyStep(".steps:run_ceiling", __name__),
             produces=("ceiling/*",),
             views=(View("curve", "Shannon ceiling by position (bits)", "ceiling/by_position"),),
         ),
@@ -107,7 +97,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
                 "all-hook covariance. Each pass is reduced to its numbers and freed, so more "
                 "twins cost time, not memory."
             ),
-            run=run_stream,
+            run=LazyStep(".steps:run_stream", __name__),
             produces=("data/*",),
         ),
         Step(
@@ -121,7 +111,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
                 "near-singular (condition number), noise-fragile (the noise-floor sweep) and "
                 "above the Shannon ceiling. Verdicts: Holm over the regular hook points."
             ),
-            run=run_mi,
+            run=LazyStep(".results:run_mi", __name__),
             produces=("mi/*", "curve/*", "verdict/*", "family/*"),
             views=(
                 View("table", "Gaussian (linear) MI per hook point (bits)", "mi/"),
@@ -150,7 +140,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
                 "model, of the twin, and between trained hook a and twin hook b, from one "
                 "joint covariance of all hook points."
             ),
-            run=run_layers,
+            run=LazyStep(".steps:run_layers", __name__),
             produces=("layers/mi_trained", "layers/mi_twin", "layers/mi_cross"),
             views=(
                 View(
@@ -173,7 +163,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
                 "participation ratio (Σλ)²/Σλ², effective rank exp H(λ/Σλ), the share of "
                 "the top 1 and 3 eigenvalues, and the power-law exponent α of λ_k ∝ k^-α."
             ),
-            run=run_spectra,
+            run=LazyStep(".steps:run_spectra", __name__),
             produces=("spectrum/*",),
             views=(
                 View("spectrum", "Trained model spectra", "spectrum/trained/blocks.*"),
@@ -191,7 +181,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
                 "count towards the rank. Verdict per scale: does random init pass less "
                 "cross-token gain than training?"
             ),
-            run=run_jacobians,
+            run=LazyStep(".jacobian_step:run_jacobians", __name__),
             produces=("jacobian/*",),
             views=(View("spectrum", "Jacobian singular values", "jacobian/*/offset_*"),),
         ),
@@ -200,7 +190,7 @@ LAB: Lab[ResidualMIConfig] = Lab(
             title="What the numbers say",
             explanation="Writes summary.md: verdicts per hook point, the curve, spectra and "
             "Jacobians in plain words.",
-            run=run_summary,
+            run=LazyStep(".steps:run_summary", __name__),
             produces=("summary.md",),
             views=(View("text", "Summary", "summary.md"),),
         ),

@@ -17,20 +17,27 @@ same thing") and :mod:`.report`. The measures live in core: :mod:`workbench.core
 
 from __future__ import annotations
 
-from workbench.core.lab import Lab, Step, View
-from workbench.core.runs import Project
+from typing import TYPE_CHECKING
 
-from . import steps
+from workbench.core.lab import Lab, LazyStep, Step, View
+
 from .config import PathDependenceConfig
-from .same import same_thing
-from .sources import check_source
 
-__all__ = ["LAB", "PathDependenceConfig"]
+if TYPE_CHECKING:
+    from workbench.core.runs import Project
+
+__all__ = ["LAB", "LIVE_BARRIER", "PathDependenceConfig"]
+
+#: The live metric the nets step logs (``steps.LIVE_BARRIER``, named here so that the lab's
+#: definition does not import torch; tests/labs/test_lab_definitions.py checks they agree).
+LIVE_BARRIER = "live/median_barrier"
 
 
 def _check(cfg: PathDependenceConfig, project: Project) -> None:
     """Pre-run: a ``from_run`` must be a run with trained nets of one architecture."""
     if cfg.from_run:
+        from .sources import check_source  # imports torch: only when a run is about to start
+
         check_source(cfg, project)
 
 
@@ -55,7 +62,7 @@ LAB: Lab[PathDependenceConfig] = Lab(
             "`steps`), keeping those whose loss falls below `loss_threshold`; or, with "
             "`from_run`, loads the trained nets of that run and rebuilds the data they were "
             "trained on. The barrier is measured on exactly that training loss.",
-            steps.nets,
+            LazyStep(".steps:nets", __name__),
             produces=("checkpoints/<task>", "<g>/seeds", "<g>/data/*", "metrics: loss"),
         ),
         Step(
@@ -69,7 +76,7 @@ LAB: Lab[PathDependenceConfig] = Lab(
             "permutation improves; activation matching assigns units by their correlation over "
             "the training inputs. The aligned nets are saved, so every barrier can be "
             "recomputed. A test per method asks whether alignment lowers the barrier.",
-            steps.barriers,
+            LazyStep(".steps:barriers", __name__),
             produces=("<g>/barrier/*", "<g>/curves/*", "<g>/lmc_fraction", "checkpoints/aligned-*"),
             views=(
                 View("heatmap", "Barrier between nets", "*/barrier/*", "seed", "seed"),
@@ -89,7 +96,7 @@ LAB: Lab[PathDependenceConfig] = Lab(
             "data and measures their barriers before and after alignment: the re-basin claim "
             "is that connectivity appears as nets get wider. Spearman's ρ between width and "
             "the aligned barrier of disjoint pairs, with a permutation test.",
-            steps.width,
+            LazyStep(".steps:width", __name__),
             produces=("width/*",),
             views=(
                 View("curve", "Median barrier by width", "width/barrier_median", "width", "loss"),
@@ -104,7 +111,7 @@ LAB: Lab[PathDependenceConfig] = Lab(
             "IR similarity (cut into as many clusters) and, for fuzzy-xor sources, takes their "
             "strategy labels; compares every two partitions by the adjusted Rand index with a "
             "permutation null, Holm-corrected, and sweeps the cut over `lmc_sweep`.",
-            same_thing,
+            LazyStep(".same:same_thing", __name__),
             produces=("<g>/clusters/*", "<g>/ir_similarity", "<g>/agreement/*", "same/*"),
             views=(
                 View("heatmap", "IR similarity (barrier-cluster order)", "*/ir_similarity"),
@@ -117,12 +124,12 @@ LAB: Lab[PathDependenceConfig] = Lab(
             "Summary",
             "Barrier statistics per ensemble and method, every verdict with its reason, and "
             "the width sweep.",
-            steps.summary,
+            LazyStep(".steps:summary", __name__),
             produces=("summary.md", "summary/finding"),
             views=(View("text", "Summary", "summary.md"),),
         ),
     ),
-    live_metrics=(steps.LIVE_BARRIER,),
+    live_metrics=(LIVE_BARRIER,),
     headline="summary/finding",
     check=_check,
     presets={

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.core.barriers import DEFINITIONS
+from workbench.core.choices import ACTIVATIONS, LOSSES
+from workbench.core.choices import BARRIER_DEFINITIONS as DEFINITIONS
 from workbench.core.config import option
-from workbench.core.ensemble import ACTIVATIONS, LOSSES
 from workbench.core.errors import ConfigError
 from workbench.core.tasks import check_task_names, check_truth_table
 

@@ -17,9 +17,8 @@ Modules: :mod:`workbench.core.tasks` (task definitions, shared), :mod:`.config`,
 
 from __future__ import annotations
 
-from workbench.core.lab import Lab, Step, View
+from workbench.core.lab import Lab, LazyStep, Step, View
 
-from . import steps, training, verdicts
 from .config import ToyTasksConfig
 
 __all__ = ["LAB", "PRESETS", "ToyTasksConfig"]
@@ -27,6 +26,10 @@ __all__ = ["LAB", "PRESETS", "ToyTasksConfig"]
 #: ``--preset sprint``: the sprint's 5-bit set-up exactly as this lab ran it before (one table,
 #: 200 nets of widths 16-16-16, MSE to 1e-7, absolute tol 1e-5, chained grouping);
 #: ``--preset quick``: a smoke run in well under 30 s on 2 CPU cores.
+#: The live metric the training step logs (``training.LIVE_IR``, named here so that the lab's
+#: definition does not import torch; tests/labs/test_lab_definitions.py checks they agree).
+LIVE_IR = "live/ir_last_hidden"
+
 PRESETS: dict[str, dict[str, object]] = {
     "sprint": {
         "n_bits": 5,
@@ -84,7 +87,7 @@ LAB: Lab[ToyTasksConfig] = Lab(
             "fell below each of `trained_thresholds`, its untrained twin is kept as the "
             "random-init baseline, and every `snapshot_every` steps every layer's entropy and "
             "MI with the target are measured (the compression curve).",
-            training.train,
+            LazyStep(".training:train", __name__),
             produces=(
                 "checkpoints/<task>[_<arch>]",
                 "<name>/train/* (trained, targets, ...)",
@@ -102,7 +105,7 @@ LAB: Lab[ToyTasksConfig] = Lab(
             "the trained nets and at init. Beside `tol` it records the nets' own precision: "
             "the output residual and float32 resolution, and the closest distinct codes; a "
             "layer whose precision is coarser than `tol` is flagged.",
-            steps.information,
+            LazyStep(".steps:information", __name__),
             produces=(
                 "<name>/entropy",
                 "<name>/mi_target",
@@ -143,7 +146,7 @@ LAB: Lab[ToyTasksConfig] = Lab(
             "the same way. Computed once per ensemble pair between every layer of every pair "
             "of networks (seed × seed matrices per layer, layer × layer means), trained and at "
             "init.",
-            steps.ir,
+            LazyStep(".steps:ir", __name__),
             produces=("<name>/ir_seed_seed/*", "<name>/ir_layer_layer/*", "across/*"),
             views=(
                 View("heatmap", "IR between networks", "*/ir_seed_seed/layer*", "seed", "seed"),
@@ -157,7 +160,7 @@ LAB: Lab[ToyTasksConfig] = Lab(
             "The sprint's Sim(X, Y), the mean IR over all layer pairs, and the normalised "
             "similarity (each layer matched to its best partner, 1 exactly when both networks "
             "hold the same partitions), read off the IR blocks.",
-            steps.similarity,
+            LazyStep(".steps:similarity", __name__),
             produces=("<name>/sim", "<name>/normalized_similarity", "across/*/sim"),
             views=(
                 View("heatmap", "Normalised similarity", "*/normalized_similarity", "seed", "seed"),
@@ -169,7 +172,7 @@ LAB: Lab[ToyTasksConfig] = Lab(
             "Reruns the claim's test at every 'trained' threshold in `trained_thresholds`, both "
             "grouping rules and every tolerance in `tol_sweep`, with one set of permutations "
             "reused across them.",
-            verdicts.robustness,
+            LazyStep(".verdicts:robustness", __name__),
             produces=("robustness/*",),
             views=(
                 View(
@@ -188,12 +191,12 @@ LAB: Lab[ToyTasksConfig] = Lab(
             "at every robustness setting) and states the verdict: supported, refuted, not "
             "established or not testable, with its reason, the power analysis and every "
             "arbitrary choice beside the result it shapes.",
-            verdicts.summary,
+            LazyStep(".verdicts:summary", __name__),
             produces=("summary.md", "summary/finding", "summary/tests/*", "summary/power/*"),
             views=(View("text", "Summary", "summary.md"), View("table", "Tests", "summary/")),
         ),
     ),
-    live_metrics=(training.LIVE_IR,),
+    live_metrics=(LIVE_IR,),
     headline="summary/finding",
     presets=PRESETS,
 )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.core.choices import ACTIVATIONS, LOSSES, OPTIMIZERS
 from workbench.core.config import option
-from workbench.core.ensemble import ACTIVATIONS, LOSSES, OPTIMIZERS
 from workbench.core.errors import ConfigError
 from workbench.core.tasks import check_task_names, check_truth_table, expand_tasks
 
-from .grouping import RULES, TOL_MODES
+# The grouping rules and tolerance modes of .grouping, named here because grouping imports
+# torch and this module must not (``workbench labs`` describes the lab without torch);
+# tests/labs/test_lab_definitions.py checks that they equal grouping.RULES and TOL_MODES.
+RULES = ("chained", "leader")
+TOL_MODES = ("relative", "absolute")
 
 __all__ = ["ToyTasksConfig", "arch_label", "ensemble_name"]
 

@@ -21,16 +21,22 @@ Many random tables: ``random-lookup.k`` (k = 0, 1, ...) is the random lookup tab
 ``task_seed``. :func:`make_lookup_tables` builds K of them and :func:`expand_tasks` turns a
 config's ``tasks`` with ``lookup_tables = K`` into the list of tasks to train, so that inference
 can be over tables rather than about one table.
+
+Importing this module is cheap (no torch): a lab's config imports the task names and the
+checks to validate against, and ``workbench labs`` lists labs without loading torch. torch
+is imported inside the functions that build tensors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from workbench.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "BUILTIN_TASKS",
@@ -81,16 +87,20 @@ class Task:
         return "".join(str(int(t)) for t in self.targets)
 
 
-def all_inputs(n_bits: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def all_inputs(n_bits: int, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Every n-bit input, most significant bit first.
 
     Args:
         n_bits: n >= 1.
-        dtype: Output dtype.
+        dtype: Output dtype; ``None`` is ``torch.float32``.
 
     Returns:
         ``(2^n, n)`` with ``x[i, j] = (i >> (n - 1 - j)) & 1``.
     """
+    import torch
+
+    if dtype is None:
+        dtype = torch.float32
     codes = torch.arange(2**n_bits)
     shifts = torch.arange(n_bits - 1, -1, -1)
     return ((codes.unsqueeze(1) >> shifts) & 1).to(dtype)
@@ -117,6 +127,8 @@ def make_task(
     Raises:
         ConfigError: If the name is unknown or a truth table is malformed.
     """
+    import torch
+
     tables = dict(truth_tables or {})
     x = all_inputs(n_bits, torch.int64)
     index = table_index(name)
