@@ -280,6 +280,16 @@ class Lab(Generic[ConfigT]):
             raise ConfigError("preset", name, f"one of this lab's presets: {allowed}")
         return dict(self.presets[name])
 
+    def resolve_steps(self) -> None:
+        """Import every :class:`LazyStep`'s function now (the runner does, before a run folder).
+
+        Raises:
+            StepNotFoundError: Naming the first step function that cannot be loaded.
+        """
+        for s in self.steps:
+            if isinstance(s.run, LazyStep):
+                s.run.resolve()
+
     def step(self, key: str) -> Step:
         """Return the step with the given key."""
         for s in self.steps:

@@ -76,6 +76,7 @@ def run_lab(
     """
     if lab.check is not None:
         lab.check(config, project)  # raises ConfigError before any folder exists
+    lab.resolve_steps()  # a step function that cannot be imported fails before any folder too
     torch_device = resolve_device(device)
     writer = project.create_run(
         lab=lab.name,
