@@ -98,11 +98,31 @@ LAB: Lab[ChannelsConfig] = Lab(
             "Gaussian inputs",
             "X ~ N(0, I): the last hidden layer read through relative noise `noise`; exact MI for "
             "linear nets, KSG and MINE (batched estimators) for all, as a share of the input's "
-            "own information at that noise.",
+            "own information at that noise, at init and after training on a fixed random "
+            "teacher's sign; each estimator's bias is measured on the exact linear cells.",
             LazyStep(".steps:gaussian", __name__),
-            produces=("gaussian/<act>/{exact,ksg,mine}", "gaussian/linear/*"),
+            produces=(
+                "gaussian/<act>/{exact,ksg,mine}",
+                "gaussian/<act>/<kind>_init_vs_trained",
+                "gaussian/bias",
+                "gaussian/linear/*",
+            ),
             views=(
                 View("heatmap", "Gaussian I/reference (KSG)", "gaussian/*/ksg", "width", "depth"),
+                View(
+                    "heatmap",
+                    "Gaussian I/reference: init (i) | trained (t)",
+                    "gaussian/*_init_vs_trained",
+                    "width",
+                    "depth",
+                ),
+                View(
+                    "heatmap",
+                    "Estimator bias on linear nets (bits)",
+                    "gaussian/bias",
+                    "width",
+                    "estimator",
+                ),
             ),
         ),
         Step(
@@ -117,7 +137,7 @@ LAB: Lab[ChannelsConfig] = Lab(
             views=(
                 View(
                     "curve",
-                    "Bits across dropout (x: index into dropout_rates)",
+                    "Bits across dropout against the rate D",
                     "dropout/capacity_curve",
                     "rate",
                     "bits",

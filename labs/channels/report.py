@@ -9,8 +9,10 @@ from workbench.core.inference import Verdict
 from workbench.core.lab import RunContext
 
 from . import dropout as dr
+from . import gaussian_report as gr
 from . import verdicts as vd
 from .config import ChannelsConfig
+from .gaussian import reference_information
 from .steps import Cell, depth_labels, width_labels
 
 __all__ = ["summary"]
@@ -193,6 +195,9 @@ def summary(ctx: RunContext) -> None:
             f"| {r:g} | {cap[i]:.3f} | {info[i].mean():.3f} | "
             f"{info[i].mean() / cap[i]:.3f} | {info0[i].mean():.3f} |"
         )
+    ref = reference_information(cfg.gaussian_dim, cfg.noise)
+    lines += ["", *gr.gaussian_section(ctx.state["gaussian"], ctx.state["gaussian_bias"], ref,
+                                       cfg.noise)]  # fmt: skip
     lines += [
         "",
         "## Choices that shape these results",
@@ -204,7 +209,12 @@ def summary(ctx: RunContext) -> None:
         f"{list(cfg.capacity_tolerance_sweep)} in `robustness/capacity/*`",
         f"- {cfg.seeds} nets per cell, {cfg.dropout_seeds} per dropout rate, α = "
         f"{cfg.alpha:g} (Holm within each family)",
-        f"- Gaussian noise {cfg.noise:g}× the layer's standard deviation",
+        f"- Gaussian noise {cfg.noise:g}× the layer's standard deviation; {cfg.gaussian_seeds} "
+        f"nets per Gaussian cell, {cfg.gaussian_samples} samples; KSG k = 3",
+        f"- MINE: {cfg.mine_estimators} estimators, {cfg.mine_steps} steps, lr {cfg.mine_lr:g}, "
+        f"batch {cfg.mine_batch} (chosen by measuring the error on the linear cells; the sweep "
+        "is in labs/channels/gaussian.py); a Gaussian estimate is flagged † when |estimate| ≤ "
+        "|bias| of its estimator on linear nets of the same width and stage",
     ]
     ctx.write_text("summary.md", "\n".join(lines) + "\n")
     ctx.set_result(

@@ -19,8 +19,16 @@ from workbench.core.lab import RunContext
 from workbench.core.tasks import all_inputs, make_task
 
 from . import dropout as dr
+from . import gaussian_report as gr
 from .config import ChannelsConfig
-from .gaussian import GaussianCell, measure_gaussian, reference_information
+from .gaussian import (
+    STAGES,
+    GaussianCell,
+    GaussianSweep,
+    MineSettings,
+    measure_gaussian,
+    reference_information,
+)
 from .nets import build_ensemble, hidden_layers, jacobian_gram, layer_information, train
 from .spectra import LayerSpectra, layer_spectra
 
@@ -199,63 +207,49 @@ def _spectra_of(
 
 
 def gaussian(ctx: RunContext) -> None:
-    """I(X; noisy last hidden layer) for Gaussian X: exact (linear), KSG and MINE."""
+    """I(X; noisy last hidden layer) for Gaussian X at init and trained: exact, KSG and MINE."""
     cfg = _cfg(ctx)
     acts = ("linear", *[a for a in cfg.activations if a != "linear"])
-    seeds = list(range(cfg.seed, cfg.seed + cfg.gaussian_seeds))
-    cells = measure_gaussian(
+    sweep = GaussianSweep(
         acts,
         cfg.gaussian_widths,
         cfg.depths,
-        seeds,
+        list(range(cfg.seed, cfg.seed + cfg.gaussian_seeds)),
         cfg.gaussian_dim,
         cfg.gaussian_samples,
         cfg.noise,
-        cfg.mine_steps,
-        cfg.mine_estimators,
+        cfg.train_steps,
+        cfg.lr,
         cfg.seed,
-        ctx.device,
-        on_progress=lambda d, t: ctx.progress(d, t),
+        cfg.task_seed,
     )
+    mine = MineSettings(cfg.mine_steps, cfg.mine_estimators, cfg.mine_lr, cfg.mine_batch)
+    cells = measure_gaussian(sweep, mine, ctx.device, on_progress=ctx.progress)
     ctx.state["gaussian"] = cells
     ref = reference_information(cfg.gaussian_dim, cfg.noise)
+    biases = gr.linear_bias(cells)
+    ctx.state["gaussian_bias"] = biases
+    gr.save_arrays(ctx, cfg, acts, cells, biases, ref)
     results: dict[str, float | int | str | bool] = {"gaussian/reference_bits": ref}
-    for act in acts:
-        for kind in ("exact", "ksg", "mine"):
-            grid = np.full((len(cfg.depths), len(cfg.gaussian_widths)), math.nan)
-            for c in cells:
-                if c.activation == act:
-                    grid[cfg.depths.index(c.depth), cfg.gaussian_widths.index(c.width)] = (
-                        float(np.mean(getattr(c, kind))) / ref
-                    )
-            if kind == "exact" and act != "linear":
-                continue
-            ctx.save_array(
-                f"gaussian/{act}/{kind}",
-                grid,
-                axes=("depth", "width"),
-                labels={
-                    "depth": depth_labels(cfg),
-                    "width": [f"w{w}" for w in cfg.gaussian_widths],
-                },
-                description=f"I(X; T)/reference by {kind}, {act}",
-            )
-    linear = [c for c in cells if c.activation == "linear"]
-    err_ksg = np.concatenate([c.ksg - c.exact for c in linear])
-    err_mine = np.concatenate([c.mine - c.exact for c in linear])
-    cover = np.concatenate([(c.mine_low <= c.exact) & (c.exact <= c.mine_high) for c in linear])
-    results |= {
-        "gaussian/linear/ksg_error_mean": float(err_ksg.mean()),
-        "gaussian/linear/mine_error_mean": float(err_mine.mean()),
-        "gaussian/linear/mine_coverage": float(cover.mean()),
-        "gaussian/linear/nets": int(err_ksg.size),
-    }
+    for stage in STAGES:
+        linear = [c for c in cells if c.activation == "linear" and c.stage == stage]
+        cover = np.concatenate([(c.mine_low <= c.exact) & (c.exact <= c.mine_high) for c in linear])
+        # The init keys keep their names; the trained ones live under .../trained/.
+        prefix = "gaussian/linear" if stage == "init" else "gaussian/linear/trained"
+        for kind in gr.ESTIMATORS:
+            err = np.concatenate([getattr(c, kind) - c.exact for c in linear])
+            results[f"{prefix}/{kind}_error_mean"] = float(err.mean())
+        results[f"{prefix}/mine_coverage"] = float(cover.mean())
+        results[f"{prefix}/exact_mean_bits"] = float(np.mean([c.exact for c in linear]))
+    results["gaussian/linear/nets"] = sum(c.exact.size for c in cells if c.activation == "linear")
+    results |= {f"gaussian/bias/{b.estimator}/{b.stage}/w{b.width}": b.mean for b in biases}
+    results["gaussian/within_bias"] = len(gr.flagged(cells, biases))
     ctx.set_results(results)
 
 
 def gaussian_fractions(cells: list[GaussianCell], ref: float) -> dict[str, FloatArray]:
     """Per cell name, the KSG fraction I/reference per seed (the map's Gaussian counterpart)."""
-    return {f"{c.activation}/d{c.depth}/w{c.width}": c.ksg / ref for c in cells}
+    return {f"{c.activation}/d{c.depth}/w{c.width}/{c.stage}": c.ksg / ref for c in cells}
 
 
 # --- step 4: the dropout channel ----------------------------------------------------------------

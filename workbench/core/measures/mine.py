@@ -133,6 +133,7 @@ def mine_mutual_information(
     eval_shuffles: int = 8,
     level: float = 0.95,
     seed: int = 0,
+    null_estimators: bool = True,
 ) -> MineEstimate:
     """I(X; Z) in bits by MINE, with an interval across estimators and the bias at zero.
 
@@ -150,6 +151,10 @@ def mine_mutual_information(
         level: Coverage of the interval across estimators.
         seed: Seeds the statistics networks (estimator k uses seed ``seed + k``) and the data
             draws; the result depends on nothing else.
+        null_estimators: Also train the null networks (on a shuffled pairing, true MI 0) that
+            give ``bias_at_zero``. They double the work; a caller that measures the bias
+            against a known truth of its own can leave them out (``bias_at_zero`` is then NaN
+            and ``null_estimates`` empty).
 
     Returns:
         A :class:`MineEstimate`.
@@ -174,6 +179,7 @@ def mine_mutual_information(
         eval_shuffles=eval_shuffles,
         level=level,
         seed=seed,
+        null_estimators=null_estimators,
     )[0]
 
 
@@ -191,6 +197,7 @@ def mine_mutual_information_batch(
     eval_shuffles: int = 8,
     level: float = 0.95,
     seed: int = 0,
+    null_estimators: bool = True,
 ) -> list[MineEstimate]:
     """MINE for several independent problems of one shape, all estimators in one model.
 
@@ -230,13 +237,14 @@ def mine_mutual_information_batch(
     tz = (tz - tz.mean(dim=1, keepdim=True)) / tz.std(dim=1, keepdim=True).clamp_min(1e-12)
     # 2. Rows of the batched model: (problem, role, estimator) with role 0 = real pairing and
     #    role 1 = null (z re-paired by a fixed random permutation, so the true MI is 0).
-    rows = n_problems * 2 * k
-    problem_of = torch.arange(n_problems).repeat_interleave(2 * k)  # (rows,)
+    roles = 2 if null_estimators else 1
+    rows = n_problems * roles * k
+    problem_of = torch.arange(n_problems).repeat_interleave(roles * k)  # (rows,)
     null_perm = torch.rand(n_problems, n, generator=gen).argsort(dim=1)  # (problem, n)
     xs = tx.to(torch.float32)[problem_of.to(device)]  # (rows, n, d_x)
     zs = tz.to(torch.float32)
     z_null = zs.gather(1, null_perm.to(device)[:, :, None].expand(-1, -1, d_z))
-    zs = torch.stack([zs, z_null], dim=1)  # (problem, role, n, d_z)
+    zs = torch.stack([zs, z_null][:roles], dim=1)  # (problem, role, n, d_z)
     zs = zs[:, :, None].expand(-1, -1, k, -1, -1).reshape(rows, n, d_z)
     # 3. Each row's own train/held-out split.
     split = torch.rand(rows, n, generator=gen).argsort(dim=1).to(device)  # (rows, n)
@@ -274,10 +282,19 @@ def mine_mutual_information_batch(
     with torch.no_grad():
         nats, se = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen)  # (rows,) each
     bits = torch.where(active & torch.isfinite(nats), nats / LN2, torch.nan)
-    values = bits.reshape(n_problems, 2, k).to("cpu", torch.float64).numpy()
-    errors = (se / LN2).reshape(n_problems, 2, k).to("cpu", torch.float64).numpy()
+    values = bits.reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
+    errors = (se / LN2).reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
+    no_null = np.zeros(0)
     return [
-        _summary(values[p, 0], values[p, 1], errors[p, 0], level, n_train, n_eval, steps)
+        _summary(
+            values[p, 0],
+            values[p, 1] if null_estimators else no_null,
+            errors[p, 0],
+            level,
+            n_train,
+            n_eval,
+            steps,
+        )
         for p in range(n_problems)
     ]
 
