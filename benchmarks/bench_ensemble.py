@@ -16,8 +16,15 @@ trains every seed every step (``loss_threshold = 0``) unless it says otherwise.
 * **plain loop**: one ``nn.Sequential`` and ``torch.optim.Adam`` per seed, one after
   the other (what the sprint did); timed on a few seeds and extrapolated.
 
-Each cell is the best of several interleaved repeats, so a busy machine slows every
-method rather than skewing a ratio. GFLOP/s counts the matrix products only
+Each cell is the best of several interleaved samples of about ``--budget`` seconds
+(at least 3 steps) per method, every method timed warm, in its steady state: the
+engine's samples are stretches between progress reports of one long run, and the
+other methods run inside its callback between them, one at a time (so a busy
+spell slows every method rather than skewing a ratio, and set-up costs, which on
+this VM include about 1-2 s per GB of first-touched memory, are outside every
+sample). The engine's samples include one write-back to the model each.
+
+GFLOP/s counts the matrix products only
 (forward 2·S·B·Σ d_l d_{l-1}, backward twice that) and is printed against the
 machine's measured fp32 matmul peak at the same thread count.
 
@@ -90,11 +97,15 @@ def _forward_loss(
 
 
 def autograd_fused(
-    model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, lr: float, compiled: bool = False
+    model: EnsembleMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    loss_fn: Callable[..., torch.Tensor] = _forward_loss,
 ) -> tuple[Step, list[torch.Tensor]]:
+    """bmm layers + autograd + fused Adam; ``loss_fn`` may be a compiled ``_forward_loss``."""
     weights, biases = _stacked(model)
     opt = torch.optim.Adam([*weights, *biases], lr=lr, fused=True)
-    loss_fn = torch.compile(_forward_loss, dynamic=False) if compiled else _forward_loss
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -161,33 +172,61 @@ def plain_loop_time(
     return (time.perf_counter() - start) / (len(nets) * steps)
 
 
-def time_engine(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> float:
-    """Seconds per batched step of train_ensemble, its fixed costs taken out.
+def time_engine(
+    model: EnsembleMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    steps: int,
+    repeats: int,
+    between: Callable[[int], None] | None = None,
+) -> list[float]:
+    """Seconds per step of train_ensemble in its steady state: ``repeats`` samples.
 
-    The other methods are timed after a warm-up step; for the same footing the
-    engine's set-up, first step and final full-data evaluation are removed by timing
-    ``steps + 1`` steps and 1 step on copies of the same model and differencing.
+    One run of ``(repeats + 1)·steps + 1`` steps on a copy of ``model``, reporting
+    every ``steps`` steps. Sample j (j = 1..repeats) is the time from the end of
+    report j's callback to the start of report j+1: ``steps`` forward-backward
+    passes and updates plus the one write-back to the model that every report
+    costs (a real run reports every ``log_every`` = 50 steps, so this overstates
+    the engine's time a little). The stretch before report 1 is the warm-up, and
+    set-up and the final full-data evaluation are outside every sample, as they
+    are outside the other methods' timings. ``between(j)`` runs inside report j's
+    callback, just before sample j, so that other methods interleave with the
+    engine's samples without being counted in them.
     """
+    marks: list[tuple[float, float]] = []  # (callback entered, callback left) per report
 
-    def run(steps: int) -> float:
-        copy = EnsembleMLP(model.params.clone(), model.sizes, model.activation, model.seeds)
+    def callback(_: object) -> None:
         _sync(x.device)
-        start = time.perf_counter()
-        train_ensemble(copy, x, y, replace(config, steps=steps))
+        entered = time.perf_counter()
+        if between is not None and 1 <= len(marks) + 1 <= repeats:
+            between(len(marks) + 1)
         _sync(x.device)
-        return time.perf_counter() - start
+        marks.append((entered, time.perf_counter()))
 
-    return max(run(config.steps + 1) - run(1), 1e-9) / config.steps
+    copy = EnsembleMLP(model.params.clone(), model.sizes, model.activation, model.seeds)
+    run = replace(config, steps=(repeats + 1) * steps + 1, log_every=steps)
+    train_ensemble(copy, x, y, run, callback=callback)
+    return [(marks[j][0] - marks[j - 1][1]) / steps for j in range(1, repeats + 1)]
 
 
 def time_step(step: Step, steps: int, device: torch.device) -> float:
-    step()  # warm-up (first-call allocations, compile)
+    """Seconds per step after one warm-up step (first-call allocations, compile)."""
+    step()
     _sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
     _sync(device)
     return (time.perf_counter() - start) / steps
+
+
+def steps_for(flops: float, budget: float) -> int:
+    """Steps that take about ``budget`` seconds, from a rough 30 GFLOP/s + 1 ms per step.
+
+    At least 3, so a wide shape's sample is never one or two steps; at most 400.
+    """
+    return int(max(3, min(400, budget / (flops / 30e9 + 1e-3))))
 
 
 # --- the sections ---------------------------------------------------------------------------
@@ -209,71 +248,105 @@ def matmul_peak(device: torch.device) -> float:
 def strongest_baselines(args: argparse.Namespace, device: torch.device) -> None:
     x, y = bit_task(N_BITS, device)
     peak = matmul_peak(device)
-    print(f"fp32 matmul peak (1024x1024, {torch.get_num_threads()} threads): {peak:.1f} GFLOP/s\n")
+    print(f"fp32 matmul peak (1024x1024, {torch.get_num_threads()} threads): {peak:.1f} GFLOP/s")
+    print(
+        f"each cell: best of {args.repeats} interleaved samples of about {args.budget:g} s "
+        "(at least 3 steps) per method\n"
+    )
     methods = ["engine", "autograd+fused", "vmap", "compile"]
     header = "".join(f"{m:>16}" for m in methods)
     print(f"{'seeds':>6} {'width':>5} {'steps':>5}{header}   engine/best   engine GFLOP/s (% peak)")
     seeds_list = (200,) if args.quick else (200, 2000)
     widths = (16, 64) if args.quick else (16, 64, 256)
-    for n_seeds in seeds_list:
-        for width in widths:
-            config = TrainConfig(widths=(width,) * 3, steps=1, loss_threshold=0.0, log_every=10**9)
-            probe = init_ensemble(config, range(n_seeds), N_BITS, 1, device=device)
-            flops = matmul_flops(probe, len(x))
-            # About 0.3 s of work per timing at ~10 GFLOP/s, at least 2 steps.
-            steps = int(max(2, min(300, 0.3 * 1e10 / flops)))
-            config = TrainConfig(
-                widths=(width,) * 3, steps=steps, loss_threshold=0.0, log_every=10**9
-            )
-            times: dict[str, float] = {m: float("inf") for m in methods}
-            notes: dict[str, str] = {}
-            compiled_step: Step | None = None
-            # Inductor takes about a minute per shape on a 2-core CPU: compile the 200-seed
-            # shapes (all of them with --compile-all), and say so where it is skipped.
-            wanted = n_seeds == 200 or args.compile_all
-            if args.quick:
-                wanted = (n_seeds, width) == (200, 16)
-            if args.compile and wanted:
-                try:
-                    start = time.perf_counter()
-                    compiled_step, _ = autograd_fused(probe, x, y, config.lr, compiled=True)
-                    compiled_step()
-                    notes["compile"] = f"compiled in {time.perf_counter() - start:.1f} s"
-                except Exception as err:  # inductor missing, no compiler, ...
-                    compiled_step = None
-                    notes["compile"] = f"compile failed: {type(err).__name__}: {str(err)[:80]}"
-            else:
-                notes["compile"] = (
-                    "compile skipped: --no-compile"
-                    if not args.compile
-                    else "compile skipped here (~1 min of compiling per shape); --compile-all"
-                )
-            for _ in range(args.repeats):
-                model = init_ensemble(config, range(n_seeds), N_BITS, 1, device=device)
-                times["engine"] = min(times["engine"], time_engine(model, x, y, config))
-                step, _ = autograd_fused(probe, x, y, config.lr)
-                times["autograd+fused"] = min(
-                    times["autograd+fused"], time_step(step, steps, device)
-                )
-                step, _ = vmap_fused(probe, x, y, config.lr)
-                times["vmap"] = min(times["vmap"], time_step(step, steps, device))
-                if compiled_step is not None:
-                    times["compile"] = min(
-                        times["compile"], time_step(compiled_step, steps, device)
-                    )
-            rates = {m: n_seeds / t for m, t in times.items()}
-            best_other = max(r for m, r in rates.items() if m != "engine")
-            cells = "".join(
-                f"{rates[m]:>16,.0f}" if times[m] < float("inf") else f"{'-':>16}" for m in methods
-            )
-            gflops = flops / times["engine"] / 1e9
-            print(
-                f"{n_seeds:>6} {width:>5} {steps:>5}{cells}"
-                f"   {rates['engine'] / best_other:>10.2f}x"
-                f"   {gflops:6.1f} ({100 * gflops / peak:4.1f}%)"
-            )
-            print(f"{'':>18}{notes['compile']}")
+    shapes = [(s, w) for s in seeds_list for w in widths]
+    if args.shapes:
+        shapes = [_shape(s) for s in args.shapes.split(",")]
+    for n_seeds, width in shapes:
+        print(_baseline_cell(args, device, x, y, n_seeds, width, peak), flush=True)
     print("(seed-steps/s; engine/best is the engine against the fastest other method)\n")
+
+
+def _baseline_cell(
+    args: argparse.Namespace,
+    device: torch.device,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_seeds: int,
+    width: int,
+    peak: float,
+) -> str:
+    """One row of the table (and its note line) for ``n_seeds`` seeds of width ``width``."""
+    config = TrainConfig(widths=(width,) * 3, loss_threshold=0.0)
+    probe = init_ensemble(config, range(n_seeds), N_BITS, 1, device=device)
+    flops = matmul_flops(probe, len(x))
+    steps = steps_for(flops, args.budget)
+    compiled, note = _compile_for(args, probe, x, y, config.lr, n_seeds, width)
+    builders: dict[str, Callable[[], Step]] = {
+        "autograd+fused": lambda: autograd_fused(probe, x, y, config.lr)[0],
+        "vmap": lambda: vmap_fused(probe, x, y, config.lr)[0],
+    }
+    if compiled is not None:
+        builders["compile"] = lambda: autograd_fused(probe, x, y, config.lr, compiled)[0]
+    methods = ["engine", "autograd+fused", "vmap", "compile"]
+    times: dict[str, list[float]] = {m: [] for m in methods}
+
+    def others(j: int) -> None:
+        # Rotate the order each repeat; build, time and drop one method at a time, so
+        # at most one baseline's weights, gradients and moments are held at once.
+        # (The engine's callback runs under no_grad.)
+        names = list(builders)
+        with torch.enable_grad():
+            for name in names[j % len(names) :] + names[: j % len(names)]:
+                times[name].append(time_step(builders[name](), steps, device))
+
+    times["engine"] = time_engine(probe, x, y, config, steps, args.repeats, others)
+    best = {m: min(t) if t else float("inf") for m, t in times.items()}
+    rates = {m: n_seeds / t for m, t in best.items()}
+    best_other = max(r for m, r in rates.items() if m != "engine")
+    cells = "".join(
+        f"{rates[m]:>16,.0f}" if best[m] < float("inf") else f"{'-':>16}" for m in methods
+    )
+    gflops = flops / best["engine"] / 1e9
+    spread = max(times["engine"]) / best["engine"]
+    return (
+        f"{n_seeds:>6} {width:>5} {steps:>5}{cells}"
+        f"   {rates['engine'] / best_other:>10.2f}x"
+        f"   {gflops:6.1f} ({100 * gflops / peak:4.1f}%)\n"
+        f"{'':>18}{note}; engine's slowest sample / its best {spread:.2f}"
+    )
+
+
+def _shape(text: str) -> tuple[int, int]:
+    seeds, _, width = text.partition("x")
+    return int(seeds), int(width)
+
+
+def _compile_for(
+    args: argparse.Namespace,
+    probe: EnsembleMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    n_seeds: int,
+    width: int,
+) -> tuple[Callable[..., torch.Tensor] | None, str]:
+    """The compiled loss for this shape (compiled once, reused by every repeat) and a note."""
+    # Inductor takes about a minute per shape on a 2-core CPU: compile the 200-seed
+    # shapes (all of them with --compile-all), and say so where it is skipped.
+    wanted = n_seeds == 200 or args.compile_all
+    if args.quick:
+        wanted = (n_seeds, width) == (200, 16)
+    if not args.compile:
+        return None, "compile skipped: --no-compile"
+    if not wanted:
+        return None, "compile skipped here (~1 min of compiling per shape); --compile-all"
+    try:
+        start = time.perf_counter()
+        compiled = torch.compile(_forward_loss, dynamic=False)
+        autograd_fused(probe, x, y, lr, compiled)[0]()  # compiles; its weights are dropped
+        return compiled, f"compiled in {time.perf_counter() - start:.1f} s"
+    except Exception as err:  # inductor missing, no compiler, ...
+        return None, f"compile failed: {type(err).__name__}: {str(err)[:80]}"
 
 
 def plain_loop(args: argparse.Namespace, device: torch.device) -> None:
@@ -282,7 +355,7 @@ def plain_loop(args: argparse.Namespace, device: torch.device) -> None:
     probe = init_ensemble(config, range(2 if args.quick else 4), N_BITS, 1, device=device)
     plain = min(plain_loop_time(probe, x, y, config.lr, 60) for _ in range(args.repeats))
     model = init_ensemble(config, range(200), N_BITS, 1, device=device)
-    engine = min(time_engine(model, x, y, config) for _ in range(args.repeats))
+    engine = min(time_engine(model, x, y, config, config.steps // 3, args.repeats))
     # Same seeds, same steps: the engine and the plain loop must end at the same weights.
     check = init_ensemble(config, range(2), N_BITS, 1, device=device)
     train_ensemble(check, x, y, TrainConfig(steps=60, loss_threshold=0.0))
@@ -415,10 +488,20 @@ def main() -> None:
         "--compile-all", action="store_true", help="torch.compile at 2,000 seeds too"
     )
     parser.add_argument(
+        "--budget",
+        type=float,
+        default=1.0,
+        help="seconds per timing sample in the baselines table (at least 3 steps)",
+    )
+    parser.add_argument(
+        "--shapes", default="", help="baselines table rows only, e.g. 2000x256,200x16"
+    )
+    parser.add_argument(
         "--only", default="", help="comma list of sections: baselines,plain,real,threads"
     )
     args = parser.parse_args()
     args.repeats = 2 if args.quick else 3
+    args.budget = 0.2 if args.quick else args.budget
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     set_threads(args.threads)  # the engine at the same thread count as the baselines

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from workbench.core.ensemble import TrainConfig, init_ensemble, train_ensemble
+from workbench.core.optim import BatchedAdam
 from workbench.core.trainer import DEAD_FRACTION, WorkingSet
 
 N_BITS = 5
@@ -149,3 +150,46 @@ def test_working_set_gradients_equal_the_reference_backward(
         torch.testing.assert_close(got_loss, want_loss, rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
         assert bool(finite.all())
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 40, 1 << 22])
+@pytest.mark.parametrize("shape", [(50,), (50, 3), (50, 4, 5)])
+def test_compact_rows_in_place_equals_index_select(
+    chunk_bytes: int, shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 1 row, a few rows and every row: the in-place front-to-back copy must
+    # never read a row it has already overwritten.
+    from workbench.core import optim
+
+    monkeypatch.setattr(optim, "_COMPACT_CHUNK_BYTES", chunk_bytes)
+    gen = torch.Generator().manual_seed(1)
+    for trial in range(20):
+        t = torch.randn(shape, generator=gen)
+        keep = torch.nonzero(torch.rand(shape[0], generator=gen) < trial / 20).squeeze(1)
+        want = t.index_select(0, keep)
+        pointer = t.data_ptr()
+        got = optim.compact_rows(t, keep)
+        assert torch.equal(got, want)
+        assert got.is_contiguous()
+        assert got.data_ptr() == pointer or len(keep) == 0  # (an empty view has no pointer)
+
+
+def test_compaction_reuses_the_working_sets_memory() -> None:
+    # Fresh parameter-sized memory costs 1-2 s per GB of page faults on the VMs this
+    # runs on: compaction packs parameters, gradients and Adam moments in place.
+    x, y = first_bit()
+    model = init_ensemble(TrainConfig(widths=(8,)), range(40), N_BITS, 1)
+    work = WorkingSet(
+        model, x, y, optimizer="adam", lr=1e-2, momentum=0.0, betas=(0.9, 0.999), eps=1e-8
+    )
+    work.step(None, "mse")
+    work.update()
+    opt = work.optimizer
+    assert isinstance(opt, BatchedAdam)
+    before = [t.data_ptr() for t in (*work.params, *work.grads, *opt.exp_avg, *opt.exp_avg_sq)]
+    moments = [m[10:].clone() for m in opt.exp_avg_sq]
+    work.freeze(torch.arange(10))
+    assert work.n_rows == 30
+    after = [t.data_ptr() for t in (*work.params, *work.grads, *opt.exp_avg, *opt.exp_avg_sq)]
+    assert after == before
+    assert all(torch.equal(m, want) for m, want in zip(opt.exp_avg_sq, moments, strict=True))

@@ -8,12 +8,15 @@ own gradient, which the tests check against those classes per seed.
 
 Freezing a seed is not a mask but a removal: :meth:`select` keeps the rows that
 still train and drops the others' state (the caller has already copied their
-parameters out, see :mod:`workbench.core.trainer`). Every row still held has
-therefore taken exactly the same number of steps, so one step count (and one pair
-of Adam bias corrections) serves all rows, and a step is one fused kernel over the
-whole list (``torch._fused_adam_``, what ``torch.optim.Adam(fused=True)`` calls; on
-a CPU it reads each element once instead of once per elementwise op) plus nothing
-per seed. A frozen seed costs no work at all.
+parameters out, see :mod:`workbench.core.trainer`), moving the kept rows to the
+front of the same memory with :func:`compact_rows` rather than into fresh tensors:
+on the VMs this project runs on, first-touched memory costs 1-2 s per GB in page
+faults, which at 2,000 seeds of width 256 (4 GB of state) is several steps' work.
+Every row still held has therefore taken exactly the same number of steps, so
+one step count (and one pair of Adam bias corrections) serves all rows, and a
+step is one fused kernel over the whole list (``torch._fused_adam_``, what
+``torch.optim.Adam(fused=True)`` calls; on a CPU it reads each element once
+instead of once per elementwise op) plus nothing per seed. A frozen seed costs no work at all.
 """
 
 from __future__ import annotations
@@ -24,9 +27,47 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-__all__ = ["OPTIMIZERS", "BatchedAdam", "BatchedOptimizer", "BatchedSGD", "make_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "BatchedAdam",
+    "BatchedOptimizer",
+    "BatchedSGD",
+    "compact_rows",
+    "make_optimizer",
+]
 
 OPTIMIZERS = ("adam", "sgd")
+
+#: Bytes moved per chunk by compact_rows: its only allocation.
+_COMPACT_CHUNK_BYTES = 1 << 22
+
+
+def compact_rows(t: Tensor, keep: Tensor) -> Tensor:
+    """Move rows ``keep`` of ``t`` to its front, in place, and return ``t[:len(keep)]``.
+
+    Row j of the result is old row ``keep[j]``. ``keep`` must be increasing, so
+    ``keep[j] >= j``: copying chunk by chunk from the front, a chunk reads rows
+    ``keep[j:j+c]`` (all >= j) into a small temporary before writing rows j..j+c-1,
+    and every later chunk reads only rows >= j+c, none of which has been written.
+    The temporary is at most about 4 MB, so compaction allocates no parameter-sized
+    memory; the rows past the result stay allocated (and unused) until ``t`` is freed.
+
+    Args:
+        t: ``(row, ...)`` contiguous.
+        keep: ``(n_kept,)`` long, strictly increasing positions in ``t``.
+
+    Returns:
+        ``(n_kept, ...)`` the front of ``t`` (a view, contiguous).
+    """
+    n = int(keep.shape[0])
+    if n == t.shape[0]:  # an increasing keep of every row is every row, in order
+        return t
+    row_bytes = max(1, t[0].numel() * t.element_size())
+    chunk = max(1, _COMPACT_CHUNK_BYTES // row_bytes)
+    for j in range(0, n, chunk):
+        rows = keep[j : j + chunk]
+        t[j : j + rows.shape[0]].copy_(t.index_select(0, rows))
+    return t[:n]
 
 
 class BatchedOptimizer(Protocol):
@@ -47,7 +88,8 @@ class BatchedOptimizer(Protocol):
 
         Args:
             params: The new parameter tensors, row ``i`` = old row ``keep[i]``.
-            keep: ``(n_kept,)`` long, the old rows that stay.
+            keep: ``(n_kept,)`` long, the old rows that stay, increasing; the
+                state is compacted in place (:func:`compact_rows`).
         """
         ...
 
@@ -90,7 +132,7 @@ class BatchedSGD:
     def select(self, params: Sequence[Tensor], keep: Tensor) -> None:
         """See :meth:`BatchedOptimizer.select`."""
         self.params = list(params)
-        self.buffers = [b.index_select(0, keep) for b in self.buffers]
+        self.buffers = [compact_rows(b, keep) for b in self.buffers]
 
 
 class BatchedAdam:
@@ -164,8 +206,8 @@ class BatchedAdam:
     def select(self, params: Sequence[Tensor], keep: Tensor) -> None:
         """See :meth:`BatchedOptimizer.select`."""
         self.params = list(params)
-        self.exp_avg = [m.index_select(0, keep) for m in self.exp_avg]
-        self.exp_avg_sq = [v.index_select(0, keep) for v in self.exp_avg_sq]
+        self.exp_avg = [compact_rows(m, keep) for m in self.exp_avg]
+        self.exp_avg_sq = [compact_rows(v, keep) for v in self.exp_avg_sq]
 
 
 def make_optimizer(

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from workbench.core.models.mlp import EnsembleMLP
-from workbench.core.optim import make_optimizer
+from workbench.core.optim import compact_rows, make_optimizer
 
 __all__ = ["LOSSES", "WorkingSet", "batch_indices", "per_seed_loss"]
 
@@ -96,13 +96,12 @@ class WorkingSet:
         stores: list[Tensor] = []
         for layer in model.layers:
             for t in (layer.weight, layer.bias):
-                store = torch.zeros(
-                    model.n_seeds,
-                    _round_up(t[0].numel(), self._pad),
-                    dtype=t.dtype,
-                    device=t.device,
+                k = t[0].numel()
+                store = torch.empty(
+                    model.n_seeds, _round_up(k, self._pad), dtype=t.dtype, device=t.device
                 )
-                store[:, : t[0].numel()] = t.reshape(model.n_seeds, -1)
+                store[:, :k] = t.reshape(model.n_seeds, -1)  # one pass, not zeros then copy
+                store[:, k:] = 0.0
                 stores.append(store)
         self._stores = stores
         self._grad_stores = [torch.zeros_like(t) for t in stores]
@@ -190,9 +189,10 @@ class WorkingSet:
         if self.n_dead == 0:
             return
         keep = torch.nonzero(self.live).squeeze(1)
-        self._stores = [p.index_select(0, keep) for p in self._stores]
+        # In place (no fresh parameter-sized memory, see compact_rows).
+        self._stores = [compact_rows(p, keep) for p in self._stores]
         # Compaction may fall between a step and its update: keep the gradients too.
-        self._grad_stores = [g.index_select(0, keep) for g in self._grad_stores]
+        self._grad_stores = [compact_rows(g, keep) for g in self._grad_stores]
         self._make_views()
         self.optimizer.select(self._stores, keep)
         self.rows = self.rows.index_select(0, keep)
