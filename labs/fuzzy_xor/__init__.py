@@ -10,7 +10,8 @@ cluster the ensemble by strategy.
 Modules: :mod:`.fuzzy` (the logic), :mod:`.references` (exact constructions),
 :mod:`.candidates` (the candidate library), :mod:`.matching` (affine-fit R²),
 :mod:`.neurons` (hidden activations, ablation), :mod:`.maximisation`,
-:mod:`.strategies`, :mod:`.report` (Markdown), :mod:`.steps` and :mod:`.config`.
+:mod:`.strategies`, :mod:`.report` (Markdown), :mod:`.steps`, :mod:`.steps_maximise`,
+:mod:`.steps_census` and :mod:`.config`.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ LAB: Lab[FuzzyXorConfig] = Lab(
             "trained network, and records each trained neuron's response as a z-score "
             "against its activations over the grid: the reference-neuron × "
             "trained-neuron response matrix.",
-            LazyStep(".steps:maximise", __name__),
+            LazyStep(".steps_maximise:maximise", __name__),
             produces=("maximise/*",),
             views=(
                 View(
