@@ -9,10 +9,10 @@ binary map). For a linear net h(X) = A X + b, T is Gaussian and
 
 For nonlinear nets I(X; T) is estimated by KSG (Kraskov et al., 2004) and by MINE (Belghazi et
 al., 2018) on ``samples`` draws; the linear nets are estimated the same way, so the estimators'
-error is measured in the very cells where they are used (:mod:`.gaussian_report`). The reference is the
-input read at the same relative noise, I(X; X + noise·ε) = (d/2) log2(1 + 1/noise²). It is a
-scale, not a ceiling: a layer wider than d reads X through several independently noisy units
-and can exceed it, and a layer narrower than d cannot reach it.
+error is measured in the very cells where they are used (:mod:`.gaussian_report`). The
+reference is the input read at the same relative noise, I(X; X + noise·ε) = (d/2) log2(1 +
+1/noise²). It is a scale, not a ceiling: a layer wider than d reads X through several
+independently noisy units and can exceed it, and a layer narrower than d cannot reach it.
 
 **Training.** Each cell's ensemble (one batched model) is then trained, full batch, Adam, MSE
 (as :func:`.nets.train` trains the binary map), on a fixed random teacher's sign:
