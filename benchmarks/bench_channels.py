@@ -8,6 +8,7 @@ trained one after another with the same bias-corrected DV gradient. Target: >= 1
     python benchmarks/bench_channels.py               # the ratio
     python benchmarks/bench_channels.py --lab         # also times the lab's default run
     python benchmarks/bench_channels.py --bias-table  # MINE against closed-form Gaussian MI
+    python benchmarks/bench_channels.py --mine-settings  # the lab's MINE settings, measured
 
 Torch runs on one thread unless OMP_NUM_THREADS says otherwise; the load average is printed,
 because on a shared machine absolute numbers mean little (the ratio is measured in one run).
@@ -115,10 +116,64 @@ def bias_table() -> None:
         )
 
 
+#: (steps, lr, batch, estimators) rows of the table in labs/channels/gaussian.py.
+MINE_SETTINGS = (
+    (200, 1e-3, 128, 4),
+    (200, 3e-3, 128, 4),
+    (300, 3e-3, 256, 4),
+    (300, 3e-3, 256, 2),
+    (500, 3e-3, 256, 4),
+    (1000, 3e-3, 128, 4),
+    (2000, 3e-3, 128, 4),
+)
+
+
+def linear_cells(width: int) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """The lab's exact linear Gaussian cells at init (d = 4, depths 1, 2, 4, seeds 0, 1)."""
+    from workbench_labs.channels.gaussian import linear_information, noisy_last_layer
+    from workbench_labs.channels.nets import build_ensemble
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 4, generator=gen, dtype=torch.float64)
+    layers, exact = [], []
+    for depth in (1, 2, 4):
+        model = build_ensemble(width, depth, "linear", 1.0, [0, 1], 4, 1)
+        t, sigma = noisy_last_layer(model, x, 1.0, gen)
+        layers.append(t)
+        exact += linear_information(model, sigma.numpy()).tolist()
+    return x, torch.cat(layers), exact
+
+
+def mine_settings() -> None:
+    from workbench.measures import mine_mutual_information_batch
+
+    cells = {w: linear_cells(w) for w in (2, 8)}
+    print("steps  lr     batch  k  error w2  error w8  coverage  CPU s (load)")
+    for steps, lr, batch, k in MINE_SETTINGS:
+        errors, covered, cpu = [], [], 0.0
+        for w, (x, t, exact) in cells.items():
+            start = time.process_time()
+            ests = mine_mutual_information_batch(
+                x.expand(t.shape[0], -1, -1), t, n_estimators=k, hidden=32, steps=steps,
+                batch_size=batch, lr=lr, seed=w, null_estimators=False,
+            )  # fmt: skip
+            cpu += time.process_time() - start
+            errors.append(sum(e.estimate - v for e, v in zip(ests, exact, strict=True)) / 6)
+            covered += [e.covers(v) for e, v in zip(ests, exact, strict=True)]
+        print(
+            f"{steps:<6} {lr:<6g} {batch:<6} {k}  {errors[0]:+8.3f}  {errors[1]:+8.3f}  "
+            f"{sum(covered) / len(covered):8.2f}  {cpu:5.1f} ({os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab", action="store_true", help="also time the lab's runs")
     parser.add_argument("--bias-table", action="store_true", help="MINE vs closed form")
+    parser.add_argument(
+        "--mine-settings", action="store_true", help="MINE's error on the lab's linear cells"
+    )
     args = parser.parse_args()
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)
@@ -131,6 +186,8 @@ def main() -> None:
         bench_lab()
     if args.bias_table:
         bias_table()
+    if args.mine_settings:
+        mine_settings()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ Training uses its own draw of X; I(X; T) is measured on a fresh one.
 
 **MINE settings, measured.** On the 12 linear cells (widths 2 and 8, depths 1, 2, 4, 2 seeds;
 truth 0.8–1.0 bits at width 2, 2.1–2.9 at width 8; N = 2000, 4 estimators, hidden 32), mean
-error in bits (the held-out bound's shortfall; ``uptime`` load 1–3.5 on 2 cores)::
+error in bits (the held-out bound's shortfall; ``uptime`` load 1–3.5 on 2 cores;
+``python benchmarks/bench_channels.py --mine-settings`` reruns it)::
 
     steps  lr     batch  width 2  width 8   CPU s (6 problems of one width)
     200    1e-3   128    -0.10    -0.59     1.8   (the previous default, with null nets: 2x)
