@@ -12,7 +12,8 @@ repeats (the minimum beside it), from just before the process is started:
   rich table (plus rich's Markdown for a description), i.e. what listing costs with no lab
   loaded at all. Beside them, the same listing with every lab's steps imported eagerly (what
   ``workbench labs`` cost before steps were :class:`~workbench.core.lab.LazyStep` s), and
-  whether torch or scipy got imported (they must not: target ``workbench labs`` < 1 s);
+  whether torch or scipy got imported (they must not: target ``workbench labs`` < 1 s). These
+  commands run round-robin, so machine load falls on each alike;
 * whether torch, scipy or plotext were imported by the TUI's import (they must not
   be: they cost seconds and the first screen needs none of them);
 * the ten most expensive imports of the TUI, from ``python -X importtime``.
@@ -115,14 +116,31 @@ def builtin_labs(env: dict[str, str]) -> list[str]:
     return timed([sys.executable, "-c", code], env)[1].split()
 
 
+def interleaved_medians(
+    commands: dict[str, list[str]], env: dict[str, str], repeats: int
+) -> dict[str, tuple[float, float]]:
+    """``(median, minimum)`` seconds of each command, run round-robin so load hits all alike."""
+    times: dict[str, list[float]] = {key: [] for key in commands}
+    for _ in range(repeats):
+        for key, args in commands.items():
+            times[key].append(timed(args, env)[0])
+    return {key: (statistics.median(t), min(t)) for key, t in times.items()}
+
+
 def labs_figures(env: dict[str, str], repeats: int) -> None:
     """Print ``workbench labs [NAME]`` against the plain listing, interleaved in one run."""
     py = sys.executable
-    plain = median_time([py, "-c", PLAIN_LISTING.format(markdown="")], env, repeats)
+    names = builtin_labs(env)
     plain_md = PLAIN_LISTING.format(markdown="from rich.markdown import Markdown")
-    plain_describe = median_time([py, "-c", plain_md], env, repeats)
-    listing = median_time([py, "-m", "workbench", "labs"], env, repeats)
-    eager = median_time([py, "-c", EAGER_LISTING], env, repeats)
+    commands = {
+        "plain": [py, "-c", PLAIN_LISTING.format(markdown="")],
+        "plain+md": [py, "-c", plain_md],
+        "labs": [py, "-m", "workbench", "labs"],
+        "eager": [py, "-c", EAGER_LISTING],
+        **{name: [py, "-m", "workbench", "labs", name] for name in names},
+    }
+    t = interleaved_medians(commands, env, repeats)
+    plain, plain_describe, listing, eager = t["plain"], t["plain+md"], t["labs"], t["eager"]
     print(f"\nplain listing (entry points + rich table): {plain[0]:5.2f} s (min {plain[1]:.2f})")
     print(f"  the same + rich.markdown:                 {plain_describe[0]:5.2f} s")
     verdict = "met" if listing[0] <= TARGET_LABS else "MISSED"
@@ -134,11 +152,10 @@ def labs_figures(env: dict[str, str], repeats: int) -> None:
         f"  with every lab's steps imported eagerly:  {eager[0]:5.2f} s, "
         f"{eager[0] / plain[0]:.2f}x the plain listing (before LazyStep)"
     )
-    for name in builtin_labs(env):
-        t = median_time([py, "-m", "workbench", "labs", name], env, repeats)
+    for name in names:
         print(
-            f"workbench labs {name:<27s} {t[0]:5.2f} s (min {t[1]:.2f}), "
-            f"{t[0] / plain_describe[0]:.2f}x the plain listing + markdown"
+            f"workbench labs {name:<27s} {t[name][0]:5.2f} s (min {t[name][1]:.2f}), "
+            f"{t[name][0] / plain_describe[0]:.2f}x the plain listing + markdown"
         )
     heavy = timed([py, "-c", HEAVY_AFTER_LABS], env)[1].strip()
     print(f"heavy modules loaded by workbench labs [NAME], every lab: {heavy}")
