@@ -22,19 +22,19 @@ other d - 1 directions after training shows it as a fall in I(X; T), exact for l
 Training uses its own draw of X; I(X; T) is measured on a fresh one.
 
 **MINE settings, measured.** On the 12 linear cells (widths 2 and 8, depths 1, 2, 4, 2 seeds;
-truth 0.8–1.0 bits at width 2, 2.1–2.9 at width 8; N = 2000, 4 estimators, hidden 32), mean
-error in bits (the held-out bound's shortfall; ``uptime`` load 1–3.5 on 2 cores;
-``python benchmarks/bench_channels.py --mine-settings`` reruns it)::
+truth 0.8–1.0 bits at width 2, 2.1–2.9 at width 8; N = 2000, hidden 32, no null networks),
+mean error in bits (the held-out bound's shortfall), the interval's coverage of the truth, and
+CPU seconds for both widths at ``uptime`` load 2–3 on 2 cores
+(``python benchmarks/bench_channels.py --mine-settings`` prints this table)::
 
-    steps  lr     batch  width 2  width 8   CPU s (6 problems of one width)
-    200    1e-3   128    -0.10    -0.59     1.8   (the previous default, with null nets: 2x)
-    200    3e-3   128    -0.08    -0.32     1.8
-    300    3e-3   256    -0.08    -0.21     3.1   (the default steps, lr and batch)
-    500    3e-3   256    -0.08    -0.18     3.6   (2 estimators: the same error; the lab uses 2)
-    500    3e-3   256    -0.08    -0.20     4.9
-    1000   3e-3   128    -0.08    -0.24     7.0
-    2000   3e-3   128    -0.12    -0.28    13.9
-    1000   1e-3   512    -0.06    -0.19     16.2
+    steps  lr     batch  k  error w2  error w8  coverage  CPU s
+    200    1e-3   128    4    -0.10     -0.59      0.50      3.1   (the previous default)
+    200    3e-3   128    4    -0.08     -0.32      1.00      3.5
+    300    3e-3   256    4    -0.08     -0.21      1.00      7.6
+    300    3e-3   256    2    -0.06     -0.23      1.00      4.7   (the default)
+    500    3e-3   256    4    -0.08     -0.20      1.00     13.2
+    1000   3e-3   128    4    -0.08     -0.24      1.00     15.4
+    2000   3e-3   128    4    -0.12     -0.28      1.00     28.6
 
 Beyond 300 steps at lr 3e-3 the error no longer falls (it rises a little at 2000 steps, where
 T over-fits its 1400 training samples): what is left is the data's limit, not under-training.
