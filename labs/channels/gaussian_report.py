@@ -184,18 +184,17 @@ def save_arrays(
             if kind == "exact" and act != "linear":
                 continue
             side = side_by_side(cells, act, kind, cfg.depths, widths, ref)
-            mine = [f for f in flags if f.startswith(f"{act}/") and f.endswith(f"/{kind}")]
-            note = f"; within the {kind} bias of linear nets: " + ", ".join(
-                f.removeprefix(f"{act}/").removesuffix(f"/{kind}") for f in mine
-            )
-            note = note if mine else ""
+            ours = [f for f in flags if f.startswith(f"{act}/") and f.endswith(f"/{kind}")]
+            cells_of = [f.removeprefix(f"{act}/").removesuffix(f"/{kind}") for f in ours]
+            note = _flag_note(kind, cells_of)
+            note_init = _flag_note(kind, [f for f in cells_of if f.endswith("/init")])
             labels = {"depth": [f"d{d}" for d in cfg.depths], "width": [f"w{w}" for w in widths]}
             ctx.save_array(
                 f"gaussian/{act}/{kind}",
                 side[:, : len(widths)],
                 axes=("depth", "width"),
                 labels=labels,
-                description=f"I(X; T)/reference by {kind}, {act}, at init{note}",
+                description=f"I(X; T)/reference by {kind}, {act}, at init{note_init}",
             )
             ctx.save_array(
                 f"gaussian/{act}/{kind}_init_vs_trained",
@@ -215,5 +214,13 @@ def save_arrays(
             "estimator": [f"{e} {s}" for s in STAGES for e in ESTIMATORS],
             "width": [f"w{w}" for w in widths],
         },
-        description="mean estimate - exact on the linear nets of each width, bits",
+        description="mean estimate - exact on the linear nets of each width, bits (rows: "
+        "estimator and stage); a nonlinear estimate within it is flagged",
     )
+
+
+def _flag_note(kind: str, cells: Sequence[str]) -> str:
+    """The description's flag clause: which cells' ``kind`` estimates are within its bias."""
+    if not cells:
+        return ""
+    return f"; within the {kind} bias of linear nets: " + ", ".join(cells)

@@ -146,6 +146,10 @@ def test_capacity_curve_x_values_are_the_rates_and_the_run_has_the_gaussian_stag
     assert side.shape == (len(TINY["depths"]), 2 * len(TINY["gaussian_widths"]))
     np.testing.assert_array_equal(side[:, :1], run.array("gaussian/relu/ksg"))
     assert run.array("gaussian/bias").shape == (4, len(TINY["gaussian_widths"]))
+    # The init-only grid's description names init flags only (it once listed trained ones).
+    for act in ("relu", "leaky-relu"):
+        for kind in ("ksg", "mine"):
+            assert "/trained" not in run.array_meta(f"gaussian/{act}/{kind}")["description"]
     for key in ("gaussian/linear/trained/mine_error_mean", "gaussian/within_bias"):
         assert key in run.results, key
     summary = (run.path / "summary.md").read_text()
