@@ -77,6 +77,28 @@ def test_merge_equals_one_accumulator() -> None:
     assert np.allclose(first.covariance(), whole.covariance(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_groups", [1, 3])
+def test_updates_after_a_merge_equal_one_accumulator(n_groups: int) -> None:
+    """A merge leaves full scatters; later batches add upper tiles only, mirrored when read."""
+    x, y = paired_data()
+    whole, first, second = (StreamingJointCovariance(4, 3, n_groups=n_groups) for _ in range(3))
+    groups = np.arange(600) % n_groups
+    whole.update(x, y, groups=groups)
+    first.update(x[:250], y[:250], groups=groups[:250])
+    second.update(x[250:400], y[250:400], groups=groups[250:400])
+    first.merge(second)
+    first.update(x[400:], y[400:], groups=groups[400:])
+    assert np.allclose(first.covariance(), np.cov(np.hstack([x, y]).T), rtol=1e-11)
+    if n_groups > 1:
+
+        def statistic(cov: torch.Tensor, n: int) -> float:
+            return float(torch.logdet(cov))
+
+        np.testing.assert_allclose(
+            first.jackknife_values(statistic)[1], whole.jackknife_values(statistic)[1], rtol=1e-11
+        )
+
+
 def test_streamed_jackknife_equals_in_memory_grouped_jackknife() -> None:
     # Both assign sample i to group i mod G, so the intervals must agree.
     x, y = paired_data()
