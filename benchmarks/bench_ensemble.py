@@ -37,6 +37,9 @@ most 1.5x the time of one thread).
 Usage::
 
     python benchmarks/bench_ensemble.py            # full, about 5 minutes on 2 cores
+    python benchmarks/bench_ensemble.py --only baselines --compile-all   # 4m43 on a quiet
+                                                   # machine with inductor's cache warm
+    python benchmarks/bench_ensemble.py --only baselines --shapes 2000x256   # one row
     python benchmarks/bench_ensemble.py --quick    # a smoke run
     python benchmarks/bench_ensemble.py --device cuda
 """
