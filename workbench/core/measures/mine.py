@@ -251,10 +251,47 @@ def mine_mutual_information_batch(
     train_idx, eval_idx = split[:, :n_train], split[:, n_train:]
 
     net = _StatisticsNetworks(rows, d_x + d_z, hidden, gen, device)
+    active = _train(net, xs, zs, train_idx, steps, min(batch_size, n_train), lr, ema_rate, gen)
+    with torch.no_grad():
+        nats, se = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen)  # (rows,) each
+    bits = torch.where(active & torch.isfinite(nats), nats / LN2, torch.nan)
+    values = bits.reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
+    errors = (se / LN2).reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
+    no_null = np.zeros(0)
+    return [
+        _summary(
+            values[p, 0],
+            values[p, 1] if null_estimators else no_null,
+            errors[p, 0],
+            level,
+            n_train,
+            n_eval,
+            steps,
+        )
+        for p in range(n_problems)
+    ]
+
+
+def _train(
+    net: _StatisticsNetworks,
+    xs: Tensor,
+    zs: Tensor,
+    train_idx: Tensor,
+    steps: int,
+    b: int,
+    lr: float,
+    ema_rate: float,
+    gen: torch.Generator,
+) -> Tensor:
+    """Train every row on its own training samples; returns ``active: (rows,)`` (finite so far).
+
+    Shapes: ``xs (rows, n, d_x)``, ``zs (rows, n, d_z)``, ``train_idx (rows, n_train)``.
+    """
+    rows, n_train = train_idx.shape
+    device = xs.device
     optimizer = torch.optim.Adam(net.parameters, lr=lr)
     active = torch.ones(rows, dtype=torch.bool, device=device)
     log_ma = torch.zeros(rows, device=device)
-    b = min(batch_size, n_train)
     for step in range(steps):
         # 4. Joint pairs (x_i, z_i) and marginal pairs (x_i, z_j), i and j drawn independently.
         pick = torch.randint(0, n_train, (rows, 2, b), generator=gen).to(device)
@@ -279,24 +316,7 @@ def mine_mutual_information_batch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
-    with torch.no_grad():
-        nats, se = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen)  # (rows,) each
-    bits = torch.where(active & torch.isfinite(nats), nats / LN2, torch.nan)
-    values = bits.reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
-    errors = (se / LN2).reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
-    no_null = np.zeros(0)
-    return [
-        _summary(
-            values[p, 0],
-            values[p, 1] if null_estimators else no_null,
-            errors[p, 0],
-            level,
-            n_train,
-            n_eval,
-            steps,
-        )
-        for p in range(n_problems)
-    ]
+    return active
 
 
 def _pairs(xs: Tensor, zs: Tensor, i: Tensor, iz: Tensor, joint: int) -> Tensor:
