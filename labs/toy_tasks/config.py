@@ -9,9 +9,9 @@ from workbench.core.config import option
 from workbench.core.errors import ConfigError
 from workbench.core.tasks import check_task_names, check_truth_table, expand_tasks
 
-# The grouping rules and tolerance modes of .grouping, named here because grouping imports
-# torch and this module must not (``workbench labs`` describes the lab without torch);
-# tests/labs/test_lab_definitions.py checks that they equal grouping.RULES and TOL_MODES.
+# The grouping rules and tolerance modes, named here (and imported by .grouping) because
+# grouping imports torch and this module must not: ``workbench labs`` describes the lab
+# without torch.
 RULES = ("chained", "leader")
 TOL_MODES = ("relative", "absolute")
 

@@ -36,6 +36,8 @@ import torch
 
 from workbench.measures import canonical_codes, discretize_batch
 
+from .config import RULES, TOL_MODES
+
 __all__ = [
     "RULES",
     "TOL_MODES",
@@ -51,8 +53,6 @@ __all__ = [
     "target_mutual_information",
 ]
 
-RULES = ("chained", "leader")
-TOL_MODES = ("relative", "absolute")
 
 #: A layer is known to about this many float32 ulps of its largest activation (a dot product
 #: of a few dozen float32 terms rounds by a few ulps of its magnitude; 8 is a round upper bound).

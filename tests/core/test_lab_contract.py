@@ -149,11 +149,33 @@ def test_an_entry_that_is_not_a_lab_is_refused() -> None:
         LabEntry("record", f"{HERE}:record").load()
 
 
-def test_choices_equal_the_tuples_of_the_modules_that_implement_them() -> None:
+def test_every_choice_a_config_offers_is_implemented() -> None:
+    """The names configs validate against (no torch) are the implementations' own names, and
+    each one runs: an activation builds and evaluates, an optimiser steps, a loss and a barrier
+    definition compute."""
+    import numpy as np
+    import torch
+
     from workbench.core import barriers, optim, trainer
     from workbench.core.models import mlp
 
-    assert mlp.ACTIVATIONS == ACTIVATIONS
-    assert optim.OPTIMIZERS == OPTIMIZERS
-    assert trainer.LOSSES == LOSSES
-    assert barriers.DEFINITIONS == BARRIER_DEFINITIONS
+    assert mlp.ACTIVATIONS is ACTIVATIONS
+    assert optim.OPTIMIZERS is OPTIMIZERS
+    assert trainer.LOSSES is LOSSES
+    assert barriers.DEFINITIONS is BARRIER_DEFINITIONS
+    x = torch.randn(5, 3)
+    for activation in ACTIVATIONS:
+        model = mlp.init_mlp((3, 4, 1), seeds=[0, 1], activation=activation)
+        assert torch.isfinite(model.forward(x)).all(), activation
+    for name in OPTIMIZERS:
+        p = torch.ones(2, 3)
+        opt = optim.make_optimizer(name, [p], lr=0.1)
+        opt.step([torch.ones_like(p)])
+        assert (p < 1).all(), name
+    for loss in LOSSES:
+        value, grad = trainer.per_seed_loss(torch.zeros(2, 5, 1), torch.ones(5, 1), loss)
+        assert value.shape == (2,) and torch.isfinite(grad).all(), loss
+    losses = np.array([[1.0, 2.0, 1.0]])
+    for definition in BARRIER_DEFINITIONS:
+        heights, _ = barriers.barrier(losses, [0.0, 0.5, 1.0], definition)
+        assert heights[0] == 1.0, definition

@@ -1,8 +1,9 @@
 """Every built-in lab's definition: its lazy steps resolve, and what it names without torch agrees.
 
 A lab's ``__init__`` and ``config`` import neither torch nor scipy (tests/test_import_hygiene.py),
-so a few names the steps also use are written twice: the live metric keys in ``live_metrics``
-and toy-tasks' grouping choices. These tests keep both copies equal, and check that every step
+so the live metric keys in ``live_metrics`` are written twice (the steps log them too); these
+tests keep both copies equal, check that toy-tasks' grouping implements every rule its config
+offers (the config owns the names), and check that every step
 function a lab names exists, lives in that lab's package and is the function the step runs.
 """
 
@@ -58,8 +59,14 @@ def test_the_live_metric_a_lab_declares_is_the_one_its_step_logs(
     assert logged in lab.LAB.live_metrics
 
 
-def test_toy_tasks_config_offers_exactly_the_grouping_rules_and_modes() -> None:
+def test_toy_tasks_grouping_implements_every_rule_and_mode_the_config_offers() -> None:
+    import torch
+
     from workbench_labs.toy_tasks import config, grouping
 
-    assert config.RULES == grouping.RULES
-    assert config.TOL_MODES == grouping.TOL_MODES
+    assert grouping.RULES is config.RULES and grouping.TOL_MODES is config.TOL_MODES
+    acts = torch.tensor([[[0.0], [0.05], [1.0], [1.04]]])  # (seed, input, unit): two clusters
+    for rule in config.RULES:
+        for mode in config.TOL_MODES:
+            c = grouping.scaled_codes([acts], 0.1, rule=rule, mode=mode).codes[0, 0].tolist()
+            assert c[0] == c[1] != c[2] == c[3], (rule, mode, c)

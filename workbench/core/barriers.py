@@ -31,12 +31,13 @@ import numpy.typing as npt
 import torch
 from torch import Tensor
 
+from workbench.core.choices import BARRIER_DEFINITIONS
 from workbench.core.ensemble import per_seed_loss
 from workbench.core.models.mlp import EnsembleMLP
 
 __all__ = ["DEFINITIONS", "alpha_grid", "barrier", "pair_indices", "path_losses"]
 
-DEFINITIONS = ("interpolated", "max-endpoint")
+DEFINITIONS = BARRIER_DEFINITIONS
 """Barrier definitions of :func:`barrier` (module docstring)."""
 
 #: Interpolated nets evaluated at once (pairs × α per chunk). Small chunks keep each chunk's

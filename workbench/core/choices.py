@@ -3,10 +3,10 @@
 A lab's config validates ``activation``, ``optimizer``, ``loss`` and the like against these
 tuples when its dataclass is defined, so a config module must not import the torch modules
 that implement them: ``workbench labs`` lists and describes every lab without torch. The
-implementing modules keep their own tuples (:data:`workbench.core.models.mlp.ACTIVATIONS`,
+implementing modules import these same tuples (:data:`workbench.core.models.mlp.ACTIVATIONS`,
 :data:`workbench.core.optim.OPTIMIZERS`, :data:`workbench.core.trainer.LOSSES`,
-:data:`workbench.core.barriers.DEFINITIONS`); ``tests/core/test_lab_contract.py`` checks that
-they are equal, so the two cannot drift apart.
+:data:`workbench.core.barriers.DEFINITIONS`), so each name is written once;
+``tests/core/test_lab_contract.py`` checks that every name offered runs.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from workbench.core.choices import OPTIMIZERS
+
 __all__ = [
     "OPTIMIZERS",
     "BatchedAdam",
@@ -36,7 +38,6 @@ __all__ = [
     "make_optimizer",
 ]
 
-OPTIMIZERS = ("adam", "sgd")
 
 #: Bytes moved per chunk by compact_rows: its only allocation.
 _COMPACT_CHUNK_BYTES = 1 << 22

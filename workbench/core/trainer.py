@@ -42,13 +42,14 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from workbench.core.choices import LOSSES
 from workbench.core.models.mlp import EnsembleMLP
 from workbench.core.optim import compact_rows, make_optimizer
 
 __all__ = ["LOSSES", "WorkingSet", "batch_indices", "per_seed_loss"]
 
-LOSSES = ("mse", "bce-with-logits")
-"""Per-seed losses, each a mean over batch and output units."""
+# LOSSES (from workbench.core.choices, so configs name them without torch): per-seed losses,
+# each a mean over batch and output units.
 
 #: Compact once dead rows exceed this fraction of the rows held.
 DEAD_FRACTION = 1 / 8

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from workbench.core.choices import ACTIVATIONS
+
 __all__ = [
     "ACTIVATIONS",
     "EnsembleMLP",
@@ -39,9 +41,9 @@ __all__ = [
     "n_params_of",
 ]
 
-ACTIVATIONS = ("relu", "tanh", "gelu", "leaky-relu", "linear")
-"""Hidden-layer nonlinearities; gelu is the exact (erf) form, as ``nn.GELU()``; leaky-relu is
-``max(x, LEAKY_SLOPE·x)`` (invertible, as ``nn.LeakyReLU()``); linear is the identity."""
+# ACTIVATIONS (from workbench.core.choices, so configs name them without torch): the hidden-layer
+# nonlinearities; gelu is the exact (erf) form, as ``nn.GELU()``; leaky-relu is
+# ``max(x, LEAKY_SLOPE·x)`` (invertible, as ``nn.LeakyReLU()``); linear is the identity.
 
 #: Negative-side slope of ``leaky-relu`` (``nn.LeakyReLU``'s default).
 LEAKY_SLOPE = 0.01
