@@ -112,6 +112,11 @@ def test_linear_bias_is_the_mean_error_on_exact_cells_and_flags_follow_it() -> N
     lines = gr.gaussian_section(cells, biases, 2.0, 1.0)
     assert sum("†" in line for line in lines if line.startswith("| relu")) == 2
     assert "2 of 4" in "\n".join(lines)
+    # The rule's multiple m is swept: at 0.5× the KSG 0.15 (bias 0.2) is no longer flagged, at
+    # 8× the relu init MINE 1.5 (bias 0.2) is; the summary line shows each count.
+    assert gr.flagged(cells, biases, 0.5) == ["relu/d1/w2/trained/mine"]
+    assert "relu/d1/w2/init/mine" in gr.flagged(cells, biases, 8.0)
+    assert "0.5×: 1, 1×: 2, 2×: 2, 4×: 2" in "\n".join(lines)
 
 
 def test_side_by_side_puts_init_left_and_trained_right() -> None:
