@@ -16,6 +16,8 @@ import torch
 from torch import Tensor
 
 import workbench.core.measures.mine as mine
+from workbench.core.measures.mine_networks import StatisticsNetworks
+from workbench.core.optim import BatchedAdam
 from workbench.measures import mine_mutual_information_batch
 
 
@@ -110,3 +112,82 @@ def test_a_short_run_gives_the_estimates_of_the_autograd_reference(
         assert a.standard_error == pytest.approx(b.standard_error, rel=1e-3, abs=1e-5)
     # The run trained: the dependent problem's estimate is not its untrained bound's noise.
     assert fast[0].estimate > fast[1].estimate
+
+
+def _networks(rows: int, d_x: int, d_z: int, hidden: int) -> StatisticsNetworks:
+    net = StatisticsNetworks(
+        rows, d_x, d_z, hidden, torch.Generator().manual_seed(1), torch.device("cpu"), torch.float64
+    )
+    # Non-zero biases, so a wrong bias gradient or mask shows.
+    gen = torch.Generator().manual_seed(2)
+    for p in net.parameters[1::2]:
+        p.copy_(0.3 * torch.randn(p.shape, generator=gen, dtype=torch.float64))
+    return net
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3])
+def test_one_step_s_gradients_equal_autograd_on_the_surrogate_loss(groups: int) -> None:
+    # float64, random δ = ∂L/∂T: the hand-written backward against autograd of Σ δ·T on the
+    # pairs built by concatenation (x tiled over the z groups).
+    rows, b, d_x, d_z, hidden = 4, 10, 2, 3, 7
+    net = _networks(rows, d_x, d_z, hidden)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(rows, b, d_x, generator=gen, dtype=torch.float64)
+    z = torch.randn(rows, groups * b, d_z, generator=gen, dtype=torch.float64)
+    delta = torch.randn(rows, groups * b, generator=gen, dtype=torch.float64)
+    params = [p.clone().requires_grad_(True) for p in net.parameters]
+    pairs = torch.cat([x.repeat(1, groups, 1), z], dim=2)
+    t_ref = reference_forward(params, pairs)
+    (delta * t_ref).sum().backward()  # type: ignore[no-untyped-call]
+    t = net.forward(x, z)
+    torch.testing.assert_close(t, t_ref.detach(), rtol=1e-12, atol=1e-12)
+    net.backward(delta)
+    for got, p in zip(net.grads, params, strict=True):
+        assert p.grad is not None
+        torch.testing.assert_close(got, p.grad, rtol=1e-12, atol=1e-12)
+    # The masks matter: some units are off (a test with every ReLU on would miss a mask bug).
+    h1 = net._buffer("h1", (rows, groups * b, hidden))
+    assert 0.1 < float((h1 > 0).double().mean()) < 0.9
+
+
+def test_the_mine_loss_gradient_and_adam_are_each_estimator_s_own() -> None:
+    # Three MINE steps of the batched model (hand-written δ, backward, one fused Adam) against
+    # each row trained alone: its own nn-free autograd of the surrogate loss, its own
+    # torch.optim.Adam. float64, so the two agree to rounding.
+    rows, b, d_x, d_z, hidden = 3, 12, 1, 2, 5
+    net = _networks(rows, d_x, d_z, hidden)
+    alone = [
+        [p[r : r + 1].clone().requires_grad_(True) for p in net.parameters] for r in range(rows)
+    ]
+    optimizer = BatchedAdam(net.parameters, 0.01)
+    adams = [torch.optim.Adam(ps, lr=0.01) for ps in alone]
+    gen = torch.Generator().manual_seed(4)
+    log_ma = torch.zeros(rows, dtype=torch.float64)
+    for _ in range(3):
+        x = torch.randn(rows, b, d_x, generator=gen, dtype=torch.float64)
+        z = torch.randn(rows, 2 * b, d_z, generator=gen, dtype=torch.float64)
+        t = net.forward(x, z)
+        # ln m a little off the batch's own ln mean e^T, as a moving average is: at m = the
+        # batch mean, Σ δ = 0 (DV ignores a shift of T), so ∂b₃ would be rounding noise that
+        # Adam's g/(|g| + ε) blows up, in both implementations alike.
+        log_ma = torch.logsumexp(t[:, b:], dim=1) - math.log(b) - 0.5
+        delta = torch.cat(
+            [
+                torch.full((rows, b), -1.0 / b, dtype=torch.float64),
+                torch.exp(t[:, b:] - log_ma[:, None]) / b,
+            ],
+            1,
+        )
+        net.backward(delta)
+        optimizer.step(net.grads)
+        for r, (ps, adam) in enumerate(zip(alone, adams, strict=True)):
+            pairs = torch.cat([x[r : r + 1].repeat(1, 2, 1), z[r : r + 1]], dim=2)
+            loss = reference_surrogate(
+                reference_forward(ps, pairs), log_ma[r : r + 1], torch.ones(1, dtype=torch.bool), b
+            )
+            adam.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            adam.step()
+    for r, ps in enumerate(alone):
+        for got, p in zip(net.parameters, ps, strict=True):
+            torch.testing.assert_close(got[r : r + 1], p.detach(), rtol=1e-10, atol=1e-12)

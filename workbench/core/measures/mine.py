@@ -16,9 +16,11 @@ is what this module does (``ema_rate`` is τ; the paper uses a small τ, 0.01 he
 
 **Many estimators as one batched model.** ``n_estimators`` statistics networks (and as many
 *null* networks, trained on a shuffled pairing whose true MI is 0) are rows of one set of
-stacked weight tensors, like the seed ensembles: one step is one batched forward (``baddbmm``),
-one backward and one Adam update for all of them, never a Python loop over estimators.
-Several independent problems (``(problem, n, d)`` inputs) share that model too.
+stacked weight tensors, like the seed ensembles: one step is one batched forward, one
+hand-written backward into buffers kept across steps (no autograd;
+:mod:`workbench.core.measures.mine_networks` gives the formulas) and one fused Adam kernel
+for all of them, never a Python loop over estimators. Several independent problems
+(``(problem, n, d)`` inputs) share that model too.
 
 **Estimate, interval, bias.** Each estimator has its own initialisation, its own minibatches
 and its own random train/held-out split of the samples; after training, its DV bound is
@@ -61,62 +63,19 @@ bound that falls further short as I and d grow.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import torch
 from torch import Tensor
 
 from workbench.core.measures._arrays import Array, as_float, check_paired, resolve_device
+from workbench.core.measures.mine_estimate import MineEstimate, summarise
+from workbench.core.measures.mine_networks import StatisticsNetworks
+from workbench.core.optim import BatchedAdam
 
 __all__ = ["MineEstimate", "mine_mutual_information", "mine_mutual_information_batch"]
 
 LN2 = math.log(2.0)
-FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class MineEstimate:
-    """MINE's answer for one problem, in bits.
-
-    Attributes:
-        estimate: Mean over estimators of the held-out DV bound.
-        low: ``estimate - z·standard_error``, z the normal quantile of ``level``.
-        high: ``estimate + z·standard_error``.
-        level: The interval's nominal coverage, e.g. 0.95 (of the held-out bound's value, not
-            of the true MI when the bound falls short of it; see the module).
-        estimates: ``(estimator,)`` each estimator's held-out DV bound.
-        null_estimates: ``(estimator,)`` the same for the null estimators (true MI 0).
-        bias_at_zero: Mean of ``null_estimates``: the estimator's bias when X and Z are
-            independent (about 0; negative values are the DV bound's downward pull).
-        standard_error: ``√(s²/k + σ_eval²)``: s the standard deviation across the k
-            estimators (optimisation noise, averaged), σ_eval the root-mean-square delta-method
-            standard error of one held-out bound (the data's sampling noise, shared).
-        sampling_error: σ_eval.
-        n_train: Samples each estimator trained on.
-        n_eval: Held-out samples each estimator was evaluated on.
-        steps: Optimiser steps.
-        diverged: Estimators whose bound became NaN/inf (excluded from the numbers).
-    """
-
-    estimate: float
-    low: float
-    high: float
-    level: float
-    estimates: FloatArray
-    null_estimates: FloatArray
-    bias_at_zero: float
-    standard_error: float
-    sampling_error: float
-    n_train: int
-    n_eval: int
-    steps: int
-    diverged: int
-
-    def covers(self, value: float) -> bool:
-        """True when ``value`` lies in ``[low, high]``."""
-        return self.low <= value <= self.high
 
 
 def mine_mutual_information(
@@ -250,16 +209,15 @@ def mine_mutual_information_batch(
     split = torch.rand(rows, n, generator=gen).argsort(dim=1).to(device)  # (rows, n)
     train_idx, eval_idx = split[:, :n_train], split[:, n_train:]
 
-    net = _StatisticsNetworks(rows, d_x + d_z, hidden, gen, device)
+    net = StatisticsNetworks(rows, d_x, d_z, hidden, gen, device)
     active = _train(net, xs, zs, train_idx, steps, min(batch_size, n_train), lr, ema_rate, gen)
-    with torch.no_grad():
-        nats, se = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen)  # (rows,) each
+    nats, se = _held_out_bound(net, xs, zs, eval_idx, eval_shuffles, gen)  # (rows,) each
     bits = torch.where(active & torch.isfinite(nats), nats / LN2, torch.nan)
     values = bits.reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
     errors = (se / LN2).reshape(n_problems, roles, k).to("cpu", torch.float64).numpy()
     no_null = np.zeros(0)
     return [
-        _summary(
+        summarise(
             values[p, 0],
             values[p, 1] if null_estimators else no_null,
             errors[p, 0],
@@ -273,7 +231,7 @@ def mine_mutual_information_batch(
 
 
 def _train(
-    net: _StatisticsNetworks,
+    net: StatisticsNetworks,
     xs: Tensor,
     zs: Tensor,
     train_idx: Tensor,
@@ -289,82 +247,51 @@ def _train(
     """
     rows, n_train = train_idx.shape
     device = xs.device
-    optimizer = torch.optim.Adam(net.parameters, lr=lr)
+    # One fused Adam kernel over the stacked tensors; Adam is elementwise, so this is exactly
+    # one torch.optim.Adam per estimator (tests/core/test_ensemble.py checks BatchedAdam so).
+    optimizer = BatchedAdam(net.parameters, lr)
     active = torch.ones(rows, dtype=torch.bool, device=device)
     log_ma = torch.zeros(rows, device=device)
+    delta = torch.empty(rows, 2 * b, device=device)
     for step in range(steps):
-        # 4. Joint pairs (x_i, z_i) and marginal pairs (x_i, z_j), i and j drawn independently.
+        # 4. Joint pairs (x_i, z_i) and marginal pairs (x_i, z_j), i and j drawn independently:
+        #    z at [i | j], x at i once (the networks pair it with both halves).
         pick = torch.randint(0, n_train, (rows, 2, b), generator=gen).to(device)
-        i = train_idx.gather(1, pick[:, 0])  # (rows, b)
-        j = train_idx.gather(1, pick[:, 1])
-        t = net(_pairs(xs, zs, i, torch.cat([i, j], dim=1), joint=b))  # (rows, 2b)
+        ij = train_idx.gather(1, pick.view(rows, 2 * b))  # (rows, 2b)
+        t = net.forward(_rows_at(xs, ij[:, :b]), _rows_at(zs, ij))  # (rows, 2b)
         t_joint, t_marg = t[:, :b], t[:, b:]
-        with torch.no_grad():
-            # 5. Moving average of mean e^T in log space: ln m ← ln((1 - τ) m + τ mean e^T).
-            lme = torch.logsumexp(t_marg, dim=1) - math.log(b)  # ln mean e^T   (rows,)
-            if step == 0 or ema_rate == 1.0:
-                log_ma = lme
-            else:
-                log_ma = torch.logaddexp(log_ma + math.log1p(-ema_rate), lme + math.log(ema_rate))
-            active &= torch.isfinite(lme) & torch.isfinite(t_joint).all(dim=1)
-        # 6. A surrogate loss whose gradient is the corrected gradient of -DV:
-        #    ∂/∂T_joint = -1/b,   ∂/∂T_marg,i = e^{T_i} / (b m)   with m the moving average.
-        #    Rows never mix, so summing over rows trains each estimator on its own loss.
-        weight = torch.exp(t_marg - log_ma[:, None]).detach()
-        per_row = -t_joint.mean(dim=1) + (weight * t_marg).mean(dim=1)
-        loss = torch.where(active, per_row, torch.zeros_like(per_row)).sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
+        # 5. Moving average of mean e^T in log space: ln m ← ln((1 - τ) m + τ mean e^T).
+        lme = torch.logsumexp(t_marg, dim=1) - math.log(b)  # ln mean e^T   (rows,)
+        if step == 0 or ema_rate == 1.0:
+            log_ma = lme
+        else:
+            log_ma = torch.logaddexp(log_ma + math.log1p(-ema_rate), lme + math.log(ema_rate))
+        active &= torch.isfinite(lme) & torch.isfinite(t_joint).all(dim=1)
+        # 6. The corrected gradient of -DV with respect to T (rows never mix, so each row
+        #    trains on its own loss): ∂/∂T_joint = -1/b, ∂/∂T_marg,i = e^{T_i} / (b m), with m
+        #    the moving average; 0 for rows that have diverged.
+        delta[:, :b].fill_(-1.0 / b)
+        torch.sub(t_marg, log_ma[:, None], out=delta[:, b:]).exp_().div_(b)
+        delta.masked_fill_(~active[:, None], 0.0)
+        net.backward(delta)
+        optimizer.step(net.grads)
     return active
 
 
-def _pairs(xs: Tensor, zs: Tensor, i: Tensor, iz: Tensor, joint: int) -> Tensor:
-    """Concatenated ``(x_i, z_j)`` rows: x at ``i`` (repeated for the marginal half), z at ``iz``.
+def _rows_at(data: Tensor, index: Tensor) -> Tensor:
+    """``data[r, index[r, k]]`` for every row r: ``(rows, n, d)``, ``(rows, m)`` → ``(rows, m, d)``.
 
-    Shapes: ``xs (rows, n, d_x)``, ``zs (rows, n, d_z)``, ``i (rows, b)``, ``iz (rows, m)``.
+    One ``index_select`` on the flattened samples (offset row r by r·n): a row copy per pick,
+    cheaper than ``gather`` with an index expanded over d.
     """
-    d_x, d_z = xs.shape[2], zs.shape[2]
-    ix = i.repeat(1, iz.shape[1] // joint)  # the same x's pair with their own z and a random z
-    gx = xs.gather(1, ix[:, :, None].expand(-1, -1, d_x))
-    gz = zs.gather(1, iz[:, :, None].expand(-1, -1, d_z))
-    return torch.cat([gx, gz], dim=2)
-
-
-class _StatisticsNetworks:
-    """``rows`` statistics networks T(x, z) = w₃ᵀ relu(W₂ relu(W₁ [x; z] + b₁) + b₂) + b₃.
-
-    One set of stacked weight tensors (``W₁: (rows, d_in, hidden)`` ...) evaluated by batched
-    matrix products, so every estimator trains in the same few kernels. Initialisation is
-    ``nn.Linear``'s U(-1/√fan_in, 1/√fan_in), drawn from the caller's generator. Adam on the
-    stacked tensors is exactly one Adam per estimator: its update is elementwise.
-    """
-
-    def __init__(
-        self, rows: int, d_in: int, hidden: int, gen: torch.Generator, device: torch.device
-    ) -> None:
-        self.parameters: list[Tensor] = []
-        # The output layer's weight is stored as (rows, 1, hidden): a broadcast product and a
-        # sum are several times cheaper on a CPU than a batched (hidden × 1) matrix product,
-        # whose backward is an outer product.
-        layers = ((d_in, hidden, (rows, d_in, hidden)), (hidden, hidden, (rows, hidden, hidden)),
-                  (hidden, 1, (rows, 1, hidden)))  # fmt: skip
-        for fan_in, fan_out, w_shape in layers:
-            bound = fan_in**-0.5
-            for shape in (w_shape, (rows, 1, fan_out)):
-                p = (torch.rand(shape, generator=gen) * 2.0 - 1.0) * bound
-                self.parameters.append(p.to(device).requires_grad_())
-
-    def __call__(self, pairs: Tensor) -> Tensor:
-        """``pairs: (rows, batch, d_in)`` → T ``(rows, batch)``."""
-        w1, b1, w2, b2, w3, b3 = self.parameters
-        h = torch.relu(torch.baddbmm(b1, pairs, w1))  # (rows, batch, hidden)
-        h = torch.relu(torch.baddbmm(b2, h, w2))  # (rows, batch, hidden)
-        return (h * w3).sum(dim=2) + b3[:, :, 0]  # (rows, batch)
+    rows, n, d = data.shape
+    offset = torch.arange(0, rows * n, n, device=index.device)[:, None]  # (rows, 1)
+    flat = (index + offset).reshape(-1)
+    return data.reshape(rows * n, d).index_select(0, flat).view(rows, index.shape[1], d)
 
 
 def _held_out_bound(
-    model: _StatisticsNetworks,
+    model: StatisticsNetworks,
     xs: Tensor,
     zs: Tensor,
     eval_idx: Tensor,
@@ -378,58 +305,16 @@ def _held_out_bound(
     marginal pairs re-use those m samples, so m, not their number, is the sample size).
     """
     rows, m = eval_idx.shape
-    t_joint = model(_pairs(xs, zs, eval_idx, eval_idx, joint=m))  # (rows, m)
+    x_eval = _rows_at(xs, eval_idx)  # (rows, m, d_x)
+    t_joint = model.forward(x_eval, _rows_at(zs, eval_idx)).clone()  # (rows, m)
     # Marginal pairs: the held-out x's with their z's re-paired by `shuffles` random permutations.
     order = torch.rand(rows, shuffles, m, generator=gen).argsort(dim=2).to(eval_idx.device)
     iz = eval_idx.gather(1, order.reshape(rows, -1))
-    t_marg = model(_pairs(xs, zs, eval_idx, iz, joint=m))  # (rows, shuffles·m)
+    t_marg = model.forward(x_eval, _rows_at(zs, iz))  # (rows, shuffles·m)
     bound = t_joint.mean(dim=1) - (torch.logsumexp(t_marg, dim=1) - math.log(t_marg.shape[1]))
     w = torch.exp(t_marg - t_marg.max(dim=1, keepdim=True).values)  # e^T up to a constant
     var = t_joint.var(dim=1) / m + w.var(dim=1) / (m * w.mean(dim=1).square())
     return bound, var.sqrt()
-
-
-def _summary(
-    real: FloatArray,
-    null: FloatArray,
-    sampling: FloatArray,
-    level: float,
-    n_train: int,
-    n_eval: int,
-    steps: int,
-) -> MineEstimate:
-    from scipy.special import ndtri  # lazy: keeps importing the measures cheap
-
-    finite = np.isfinite(real)
-    ok = real[finite]
-    ok_null = null[np.isfinite(null)]
-    diverged = int(real.size - ok.size)
-    if ok.size == 0:
-        nan = math.nan
-        return MineEstimate(
-            nan, nan, nan, level, real, null, nan, nan, nan, n_train, n_eval, steps, diverged
-        )
-    # Optimisation noise averages over estimators; the data's sampling noise does not (they
-    # share the samples), so it enters whole: SE² = s²/k + σ_eval².
-    spread = float(ok.std(ddof=1)) if ok.size > 1 else 0.0
-    eval_error = float(np.sqrt(np.mean(sampling[finite] ** 2)))
-    se = math.sqrt(spread**2 / ok.size + eval_error**2)
-    half = float(ndtri((1.0 + level) / 2.0)) * se
-    return MineEstimate(
-        estimate=float(ok.mean()),
-        low=float(ok.mean()) - half,
-        high=float(ok.mean()) + half,
-        level=level,
-        estimates=real,
-        null_estimates=null,
-        bias_at_zero=float(ok_null.mean()) if ok_null.size else math.nan,
-        standard_error=se,
-        sampling_error=eval_error,
-        n_train=n_train,
-        n_eval=n_eval,
-        steps=steps,
-        diverged=diverged,
-    )
 
 
 def _check_settings(
