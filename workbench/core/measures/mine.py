@@ -309,8 +309,12 @@ def _held_out_bound(
     t_joint = model.forward(x_eval, _rows_at(zs, eval_idx)).clone()  # (rows, m)
     # Marginal pairs: the held-out x's with their z's re-paired by `shuffles` random permutations.
     order = torch.rand(rows, shuffles, m, generator=gen).argsort(dim=2).to(eval_idx.device)
-    iz = eval_idx.gather(1, order.reshape(rows, -1))
-    t_marg = model.forward(x_eval, _rows_at(zs, iz))  # (rows, shuffles·m)
+    iz = eval_idx.gather(1, order.reshape(rows, -1)).view(rows, shuffles, m)
+    # One re-pairing at a time: the networks' buffers stay (rows, m, H), not shuffles times that.
+    t_marg = torch.empty(rows, shuffles, m, device=eval_idx.device)
+    for s in range(shuffles):
+        t_marg[:, s] = model.forward(x_eval, _rows_at(zs, iz[:, s]))
+    t_marg = t_marg.reshape(rows, shuffles * m)
     bound = t_joint.mean(dim=1) - (torch.logsumexp(t_marg, dim=1) - math.log(t_marg.shape[1]))
     w = torch.exp(t_marg - t_marg.max(dim=1, keepdim=True).values)  # e^T up to a constant
     var = t_joint.var(dim=1) / m + w.var(dim=1) / (m * w.mean(dim=1).square())
