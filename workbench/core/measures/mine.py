@@ -252,7 +252,7 @@ def _train(
     optimizer = BatchedAdam(net.parameters, lr)
     active = torch.ones(rows, dtype=torch.bool, device=device)
     log_ma = torch.zeros(rows, device=device)
-    delta = torch.empty(rows, 2 * b, device=device)
+    delta = torch.empty(rows, 2 * b, dtype=xs.dtype, device=device)  # ∂L/∂T, kept
     for step in range(steps):
         # 4. Joint pairs (x_i, z_i) and marginal pairs (x_i, z_j), i and j drawn independently:
         #    z at [i | j], x at i once (the networks pair it with both halves).
@@ -311,7 +311,7 @@ def _held_out_bound(
     order = torch.rand(rows, shuffles, m, generator=gen).argsort(dim=2).to(eval_idx.device)
     iz = eval_idx.gather(1, order.reshape(rows, -1)).view(rows, shuffles, m)
     # One re-pairing at a time: the networks' buffers stay (rows, m, H), not shuffles times that.
-    t_marg = torch.empty(rows, shuffles, m, device=eval_idx.device)
+    t_marg = torch.empty(rows, shuffles, m, dtype=t_joint.dtype, device=t_joint.device)
     for s in range(shuffles):
         t_marg[:, s] = model.forward(x_eval, _rows_at(zs, iz[:, s]))
     t_marg = t_marg.reshape(rows, shuffles * m)
